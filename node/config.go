@@ -1,0 +1,143 @@
+package node
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/multiformats/go-multiaddr"
+)
+
+// Config configures a Node. Start from DefaultConfig and change what you need;
+// New validates it and refuses bad fields with ErrInvalidConfig.
+type Config struct {
+	// DataDir holds the pebble store and the identity key. Default "./meshdata".
+	// Ignored for the store when Memory is set or Datastore is given.
+	DataDir string
+	// Memory keeps everything in memory (map datastore, ephemeral identity
+	// unless Identity is set). For tests and simulation. Default false.
+	Memory bool
+	// Datastore, when non-nil, is used instead of opening pebble. The node
+	// does not close it. Default nil.
+	Datastore ds.Batching
+	// Identity is the libp2p private key. Default nil: read from
+	// DataDir/identity.key, created there (mode 0600) on first start.
+	Identity crypto.PrivKey
+
+	// Mesh names the mesh; peers of another mesh are refused. Default "default".
+	Mesh string
+	// Partitions is the partition count P, fixed for the life of the mesh and
+	// checked when peers meet. Default 16.
+	Partitions int
+
+	// ListenAddrs are the libp2p listen multiaddrs. Default TCP and QUIC on
+	// all interfaces, ports chosen by the OS.
+	ListenAddrs []multiaddr.Multiaddr
+	// Bootstrap peers, as multiaddrs with /p2p/<peer ID>. Reconnected with
+	// backoff when they drop. Default none.
+	Bootstrap []multiaddr.Multiaddr
+	// MDNS enables LAN discovery. Default true.
+	MDNS bool
+	// NATPortMap asks the gateway for a port mapping (UPnP/NAT-PMP). Default false.
+	NATPortMap bool
+	// HolePunching enables libp2p hole punching. Default false.
+	HolePunching bool
+	// RelayClient lets the node reach and be reached through circuit relays.
+	// Default false.
+	RelayClient bool
+
+	// MaxKeyBytes bounds key length. Default 1024.
+	MaxKeyBytes int
+	// MaxValueBytes bounds a value (register value, set member, encoded
+	// state). Default 1 MiB.
+	MaxValueBytes int
+	// MaxClockDrift is how far in the future a remote timestamp may be before
+	// it is refused. Default 1 minute.
+	MaxClockDrift time.Duration
+	// TombstoneGrace is how long deletes are kept before being collected.
+	// Default 7 days.
+	TombstoneGrace time.Duration
+
+	// SyncInterval is the mean time between anti-entropy rounds with a random
+	// peer. Default 10 s.
+	SyncInterval time.Duration
+	// SyncJitter is the random spread added to each interval, as a fraction of
+	// SyncInterval in [0, 1]. Default 0.5.
+	SyncJitter float64
+	// SyncTimeout bounds one anti-entropy session. Default 1 minute.
+	SyncTimeout time.Duration
+	// CompressAbove is the frame size in bytes above which sync frames are
+	// zstd-compressed. Default 1024.
+	CompressAbove int
+	// DisableGossip turns off publishing and receiving GossipSub deltas, so
+	// the node converges by anti-entropy alone. Default false.
+	DisableGossip bool
+
+	// Now is the physical clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives the node's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration documented on each Config field.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:    "./meshdata",
+		Mesh:       "default",
+		Partitions: 16,
+		ListenAddrs: []multiaddr.Multiaddr{
+			multiaddr.StringCast("/ip4/0.0.0.0/tcp/0"),
+			multiaddr.StringCast("/ip4/0.0.0.0/udp/0/quic-v1"),
+		},
+		MDNS:           true,
+		MaxKeyBytes:    1024,
+		MaxValueBytes:  1 << 20,
+		MaxClockDrift:  time.Minute,
+		TombstoneGrace: 7 * 24 * time.Hour,
+		SyncInterval:   10 * time.Second,
+		SyncJitter:     0.5,
+		SyncTimeout:    time.Minute,
+		CompressAbove:  1024,
+		Now:            time.Now,
+		Logger:         slog.Default(),
+	}
+}
+
+func (c *Config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+	}
+	switch {
+	case c.Mesh == "":
+		return bad("Mesh must not be empty")
+	case c.Partitions < 1 || c.Partitions > 1<<16:
+		return bad("Partitions must be in [1, 65536], got %d", c.Partitions)
+	case !c.Memory && c.Datastore == nil && c.DataDir == "":
+		return bad("DataDir must be set unless Memory or Datastore is")
+	case c.MaxKeyBytes < 1:
+		return bad("MaxKeyBytes must be positive, got %d", c.MaxKeyBytes)
+	case c.MaxValueBytes < 1:
+		return bad("MaxValueBytes must be positive, got %d", c.MaxValueBytes)
+	case c.MaxClockDrift < 0:
+		return bad("MaxClockDrift must not be negative")
+	case c.TombstoneGrace <= 0:
+		return bad("TombstoneGrace must be positive")
+	case c.SyncInterval <= 0:
+		return bad("SyncInterval must be positive")
+	case c.SyncJitter < 0 || c.SyncJitter > 1:
+		return bad("SyncJitter must be in [0, 1], got %v", c.SyncJitter)
+	case c.SyncTimeout <= 0:
+		return bad("SyncTimeout must be positive")
+	case c.CompressAbove < 0:
+		return bad("CompressAbove must not be negative")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+package node
+
+import "errors"
+
+// Sentinel errors returned by the embedded API. Callers match them with
+// errors.Is; messages carry the detail.
+var (
+	// ErrNotFound: the key holds no value (never written, or deleted).
+	ErrNotFound = errors.New("node: key not found")
+	// ErrInvalidKey: the key is empty.
+	ErrInvalidKey = errors.New("node: invalid key")
+	// ErrKeyTooLarge: the key is longer than Config.MaxKeyBytes.
+	ErrKeyTooLarge = errors.New("node: key too large")
+	// ErrValueTooLarge: the value is longer than Config.MaxValueBytes.
+	ErrValueTooLarge = errors.New("node: value too large")
+	// ErrWrongKind: the key already holds a value of another CRDT kind
+	// (for example a counter read as a register).
+	ErrWrongKind = errors.New("node: key holds another kind of value")
+	// ErrClosed: the node has been closed.
+	ErrClosed = errors.New("node: closed")
+	// ErrStore: the local datastore failed (disk full, I/O error); the write
+	// was not acknowledged and nothing of it is visible.
+	ErrStore = errors.New("node: store failure")
+	// ErrInvalidConfig: Config.validate refused a field.
+	ErrInvalidConfig = errors.New("node: invalid config")
+	// ErrMeshMismatch: a peer belongs to another mesh or has another
+	// partition count.
+	ErrMeshMismatch = errors.New("node: peer is in another mesh")
+)

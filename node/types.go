@@ -1,0 +1,49 @@
+package node
+
+import (
+	"github.com/gossipmesh/gossipmesh/sync/merkle"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+)
+
+// Kind names the CRDT type a key holds, as shown to API users.
+type Kind string
+
+const (
+	KindRegister   Kind = "register"    // LWW register: Put, Get, Delete
+	KindMVRegister Kind = "mv-register" // multi-value register: WriteMV, GetMV
+	KindCounter    Kind = "counter"     // PN-counter: Incr, Counter
+	KindSet        Kind = "set"         // add-wins OR-set: SAdd, SRem, SMembers
+)
+
+// Event is one change seen by Watch: a local write or a merged remote one.
+type Event struct {
+	Key     []byte
+	Kind    Kind
+	Deleted bool   // the register was deleted
+	Value   []byte // register value; nil for other kinds and deletions
+	Remote  bool   // the change came from another node
+}
+
+// PartitionStatus describes one partition held by this node.
+type PartitionStatus struct {
+	Partition     uint32
+	Root          merkle.Hash
+	Keys          int
+	PeersAgreeing int // peers whose last reported root for this partition equals ours
+}
+
+// Status is a snapshot of the node's state.
+type Status struct {
+	PeerID     peer.ID
+	Mesh       string
+	Partitions []PartitionStatus
+	Peers      int
+	Keys       int
+}
+
+// PeerInfo describes a connected mesh member.
+type PeerInfo struct {
+	ID    peer.ID
+	Addrs []multiaddr.Multiaddr
+}
