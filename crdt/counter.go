@@ -1,0 +1,137 @@
+package crdt
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// Counter is a PN-counter: per node, the total of its increments (p) and of
+// its decrements (n). Merge takes the per-node maximum, so deltas (which
+// carry the node's new totals, not the change) are idempotent. The zero
+// value is a counter at 0, ready to use.
+type Counter struct {
+	entries []counterEntry // sorted by node; never both p and n zero
+}
+
+type counterEntry struct {
+	node NodeID
+	p, n uint64
+}
+
+// Kind returns KindCounter.
+func (c *Counter) Kind() Kind { return KindCounter }
+
+// Clone returns a copy of c.
+func (c *Counter) Clone() State { return &Counter{entries: slices.Clone(c.entries)} }
+
+func (c *Counter) find(node NodeID) (int, bool) {
+	return slices.BinarySearchFunc(c.entries, node, func(e counterEntry, n NodeID) int { return cmp.Compare(e.node, n) })
+}
+
+// Add adds n (which may be negative) on behalf of node and returns the delta.
+// Each node's totals saturate at 2^64-1 rather than wrap, because a wrapped
+// total would lose to the old one under max-merge.
+func (c *Counter) Add(node NodeID, n int64) *Counter {
+	if n == 0 {
+		return &Counter{}
+	}
+	i, ok := c.find(node)
+	if !ok {
+		c.entries = slices.Insert(c.entries, i, counterEntry{node: node})
+	}
+	e := &c.entries[i]
+	if n > 0 {
+		e.p = addSat(e.p, uint64(n))
+	} else {
+		e.n = addSat(e.n, uint64(-(n+1))+1) // no overflow at MinInt64
+	}
+	return &Counter{entries: []counterEntry{*e}}
+}
+
+func addSat(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxUint64
+}
+
+// Value returns the sum of increments minus decrements, wrapping like int64
+// arithmetic if it exceeds the int64 range.
+func (c *Counter) Value() int64 {
+	var v uint64
+	for _, e := range c.entries {
+		v += e.p - e.n
+	}
+	return int64(v)
+}
+
+// Merge merges o into c, per node the maximum of each total. It does not
+// allocate unless o knows a node c does not.
+func (c *Counter) Merge(o *Counter) {
+	if c == o {
+		return
+	}
+	missing := 0
+	i := 0
+	for _, oe := range o.entries {
+		for i < len(c.entries) && c.entries[i].node < oe.node {
+			i++
+		}
+		if i < len(c.entries) && c.entries[i].node == oe.node {
+			e := &c.entries[i]
+			e.p, e.n = max(e.p, oe.p), max(e.n, oe.n)
+		} else {
+			missing++
+		}
+	}
+	if missing == 0 {
+		return
+	}
+	out := make([]counterEntry, 0, len(c.entries)+missing)
+	i = 0
+	for _, oe := range o.entries {
+		for i < len(c.entries) && c.entries[i].node < oe.node {
+			out = append(out, c.entries[i])
+			i++
+		}
+		if i < len(c.entries) && c.entries[i].node == oe.node {
+			continue // already merged above
+		}
+		out = append(out, oe)
+	}
+	c.entries = append(out, c.entries[i:]...)
+}
+
+// Counter body: entries sorted by node, each node, p, n.
+func (c *Counter) appendBody(dst []byte) []byte {
+	dst = appendUvarint(dst, uint64(len(c.entries)))
+	for _, e := range c.entries {
+		dst = appendU64(dst, uint64(e.node))
+		dst = appendUvarint(dst, e.p)
+		dst = appendUvarint(dst, e.n)
+	}
+	return dst
+}
+
+func (r *reader) counter() *Counter {
+	c := &Counter{}
+	k := r.count(8 + 1 + 1)
+	if k > 0 {
+		c.entries = make([]counterEntry, 0, k)
+	}
+	for i := 0; i < k && r.err == nil; i++ {
+		e := counterEntry{node: NodeID(r.u64()), p: r.uvarint(), n: r.uvarint()}
+		if r.err != nil {
+			break
+		}
+		if i > 0 && e.node <= c.entries[i-1].node {
+			r.malformed("counter nodes not strictly increasing")
+		}
+		if e.p == 0 && e.n == 0 {
+			r.malformed("counter entry with zero totals")
+		}
+		c.entries = append(c.entries, e)
+	}
+	return c
+}

@@ -1,0 +1,160 @@
+package crdt
+
+import (
+	"fmt"
+	"time"
+)
+
+// Kind names a CRDT type. Its value is the kind byte of the encoding, so
+// values never change once released.
+type Kind uint8
+
+// The CRDT kinds.
+const (
+	KindLWW        Kind = 1 // last-writer-wins register
+	KindMVRegister Kind = 2 // multi-value register
+	KindCounter    Kind = 3 // PN-counter
+	KindSet        Kind = 4 // add-wins observed-remove set
+)
+
+// String returns a short lower-case name, "kind(N)" for unknown kinds.
+func (k Kind) String() string {
+	switch k {
+	case KindLWW:
+		return "lww"
+	case KindMVRegister:
+		return "mvregister"
+	case KindCounter:
+		return "counter"
+	case KindSet:
+		return "set"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Valid reports whether k is a kind this package implements.
+func (k Kind) Valid() bool { return k >= KindLWW && k <= KindSet }
+
+// State is any CRDT value: *LWW, *MVRegister, *Counter or *ORSet. Deltas are
+// States of the same kind (delta-state CRDTs), so one Merge serves both full
+// states from anti-entropy and deltas from gossip.
+//
+// Byte slices inside a state (values, members) are never modified in place,
+// so merges and clones share them; callers must not modify slices they pass
+// in after the call, nor slices they get back.
+type State interface {
+	Kind() Kind
+	Clone() State
+}
+
+// Compile-time checks that every type is a State.
+var (
+	_ State = (*LWW)(nil)
+	_ State = (*MVRegister)(nil)
+	_ State = (*Counter)(nil)
+	_ State = (*ORSet)(nil)
+)
+
+// New returns the empty state of kind k, or an error wrapping ErrUnknownKind.
+func New(k Kind) (State, error) {
+	switch k {
+	case KindLWW:
+		return &LWW{}, nil
+	case KindMVRegister:
+		return &MVRegister{}, nil
+	case KindCounter:
+		return &Counter{}, nil
+	case KindSet:
+		return &ORSet{}, nil
+	}
+	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, uint8(k))
+}
+
+// Merge merges src into dst in place. It returns an error wrapping
+// ErrKindMismatch if the kinds differ (dst is then unchanged).
+func Merge(dst, src State) error {
+	switch d := dst.(type) {
+	case *LWW:
+		if s, ok := src.(*LWW); ok {
+			d.Merge(s)
+			return nil
+		}
+	case *MVRegister:
+		if s, ok := src.(*MVRegister); ok {
+			d.Merge(s)
+			return nil
+		}
+	case *Counter:
+		if s, ok := src.(*Counter); ok {
+			d.Merge(s)
+			return nil
+		}
+	case *ORSet:
+		if s, ok := src.(*ORSet); ok {
+			d.Merge(s)
+			return nil
+		}
+	default:
+		return fmt.Errorf("%w: unsupported state type %T", ErrUnknownKind, dst)
+	}
+	return fmt.Errorf("%w: cannot merge %s into %s", ErrKindMismatch, kindOf(src), dst.Kind())
+}
+
+func kindOf(s State) string {
+	if s == nil {
+		return "nil"
+	}
+	return s.Kind().String()
+}
+
+// Equal reports whether a and b hold the same state (same canonical bytes).
+func Equal(a, b State) bool {
+	return string(Encode(a)) == string(Encode(b))
+}
+
+// DigestOfState returns DigestOf(Encode(s)).
+func DigestOfState(s State) Digest {
+	var buf [256]byte // small states digest without a heap allocation
+	return DigestOf(AppendEncode(buf[:0], s))
+}
+
+// Collect garbage-collects tombstones, purely as a function of now (unix
+// nanoseconds) and grace. drop reports that the key can be deleted from the
+// store altogether; out is the state to keep otherwise (today always s).
+//
+// The caller must guarantee that every replica has seen the state before
+// it is collected: the design requires a replica that has not synced for
+// longer than grace to resync before it serves or gossips, which is what
+// makes dropping safe (no resurrection).
+//
+// Per kind:
+//   - LWW: a tombstone whose Wall is more than grace before now is dropped.
+//     A live value is kept forever.
+//   - MVRegister: there is no delete, so nothing to collect; the causal
+//     context is already compacted to one entry per writer.
+//   - Counter: nothing to collect; one entry per node that ever added.
+//   - ORSet: a removed member leaves no tombstone (only causal context,
+//     compacted to a version vector), so nothing to collect.
+//
+// Any empty state (equal to New(kind)) is dropped: it carries no information.
+func Collect(s State, now int64, grace time.Duration) (out State, drop bool) {
+	if grace < 0 {
+		grace = 0
+	}
+	switch v := s.(type) {
+	case *LWW:
+		if v.ts.IsZero() {
+			return s, true
+		}
+		if v.deleted && now > v.ts.Wall && uint64(now)-uint64(v.ts.Wall) > uint64(grace) {
+			return s, true
+		}
+	case *MVRegister:
+		return s, len(v.entries) == 0 && v.cc.empty()
+	case *Counter:
+		return s, len(v.entries) == 0
+	case *ORSet:
+		return s, len(v.members) == 0 && v.cc.empty()
+	}
+	return s, false
+}
