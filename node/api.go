@@ -1,0 +1,276 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"iter"
+
+	"github.com/gossipmesh/gossipmesh/crdt"
+)
+
+func (n *Node) checkKey(key []byte) error {
+	switch {
+	case len(key) == 0:
+		return ErrInvalidKey
+	case len(key) > n.cfg.MaxKeyBytes:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrKeyTooLarge, len(key), n.cfg.MaxKeyBytes)
+	}
+	return nil
+}
+
+func (n *Node) checkValue(v []byte) error {
+	if len(v) > n.cfg.MaxValueBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooLarge, len(v), n.cfg.MaxValueBytes)
+	}
+	return nil
+}
+
+// mutate runs a local write of one key on the event loop: it loads the
+// key's state (or a new one of kind), applies op, and stages the result. The
+// call returns once the write is durable.
+func (n *Node) mutate(ctx context.Context, key []byte, kind crdt.Kind, op func(s crdt.State, stamp crdt.Timestamp) crdt.State) error {
+	if err := n.checkKey(key); err != nil {
+		return err
+	}
+	return n.do(ctx, func(tx *txn) error {
+		cur, err := tx.get(key)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			if cur, err = crdt.New(kind); err != nil {
+				return err
+			}
+		} else if cur.Kind() != kind {
+			return fmt.Errorf("%w: %q is a %s", ErrWrongKind, key, kindName(cur.Kind()))
+		} else {
+			cur = cur.Clone()
+		}
+		stamp := n.clock.Now(n.cfg.Now().UnixNano())
+		delta := op(cur, stamp)
+		if size := len(crdt.Encode(cur)); size > n.cfg.MaxValueBytes+1024 {
+			return fmt.Errorf("%w: state of %q would grow to %d bytes", ErrValueTooLarge, key, size)
+		}
+		tx.stage(key, cur, delta, stamp)
+		n.stats.puts.Add(1)
+		return nil
+	})
+}
+
+// read loads the committed state of key and checks its kind.
+func (n *Node) read(ctx context.Context, key []byte, kind crdt.Kind) (crdt.State, error) {
+	if err := n.checkKey(key); err != nil {
+		return nil, err
+	}
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	n.stats.gets.Add(1)
+	b, err := loadState(ctx, n.store, key)
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, key)
+	}
+	s, err := crdt.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stored state of %q: %v", ErrStore, key, err)
+	}
+	if s.Kind() != kind {
+		return nil, fmt.Errorf("%w: %q is a %s", ErrWrongKind, key, kindName(s.Kind()))
+	}
+	return s, nil
+}
+
+// Put sets key to value (last-writer-wins register). It returns once the
+// write is durable in the local store; the delta is then gossiped.
+func (n *Node) Put(ctx context.Context, key, value []byte) error {
+	if err := n.checkValue(value); err != nil {
+		return err
+	}
+	value = bytes.Clone(value)
+	return n.mutate(ctx, key, crdt.KindLWW, func(s crdt.State, ts crdt.Timestamp) crdt.State {
+		return s.(*crdt.LWW).Set(value, ts)
+	})
+}
+
+// Get returns the value of a register, or ErrNotFound.
+func (n *Node) Get(ctx context.Context, key []byte) ([]byte, error) {
+	s, err := n.read(ctx, key, crdt.KindLWW)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := s.(*crdt.LWW).Value()
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, key)
+	}
+	return v, nil
+}
+
+// Delete removes a register's value, leaving a tombstone that is collected
+// after Config.TombstoneGrace.
+func (n *Node) Delete(ctx context.Context, key []byte) error {
+	return n.mutate(ctx, key, crdt.KindLWW, func(s crdt.State, ts crdt.Timestamp) crdt.State {
+		return s.(*crdt.LWW).Delete(ts)
+	})
+}
+
+// Incr adds delta (which may be negative) to a counter and returns the
+// counter's new local value.
+func (n *Node) Incr(ctx context.Context, key []byte, delta int64) (int64, error) {
+	var total int64
+	err := n.mutate(ctx, key, crdt.KindCounter, func(s crdt.State, _ crdt.Timestamp) crdt.State {
+		c := s.(*crdt.Counter)
+		d := c.Add(n.self, delta)
+		total = c.Value()
+		return d
+	})
+	return total, err
+}
+
+// Counter returns a counter's value; ErrNotFound if it was never written.
+func (n *Node) Counter(ctx context.Context, key []byte) (int64, error) {
+	s, err := n.read(ctx, key, crdt.KindCounter)
+	if err != nil {
+		return 0, err
+	}
+	return s.(*crdt.Counter).Value(), nil
+}
+
+// SAdd adds member to the set at key (add wins over a concurrent remove).
+func (n *Node) SAdd(ctx context.Context, key, member []byte) error {
+	if err := n.checkValue(member); err != nil {
+		return err
+	}
+	member = bytes.Clone(member)
+	return n.mutate(ctx, key, crdt.KindSet, func(s crdt.State, _ crdt.Timestamp) crdt.State {
+		return s.(*crdt.ORSet).Add(n.self, member)
+	})
+}
+
+// SRem removes member from the set at key, as observed here.
+func (n *Node) SRem(ctx context.Context, key, member []byte) error {
+	member = bytes.Clone(member)
+	return n.mutate(ctx, key, crdt.KindSet, func(s crdt.State, _ crdt.Timestamp) crdt.State {
+		return s.(*crdt.ORSet).Remove(member)
+	})
+}
+
+// SMembers returns the members of the set at key, sorted.
+func (n *Node) SMembers(ctx context.Context, key []byte) ([][]byte, error) {
+	s, err := n.read(ctx, key, crdt.KindSet)
+	if err != nil {
+		return nil, err
+	}
+	return s.(*crdt.ORSet).Members(), nil
+}
+
+// WriteMV writes value to the multi-value register at key, superseding
+// every value this node has seen; concurrent writes elsewhere stay siblings.
+func (n *Node) WriteMV(ctx context.Context, key, value []byte) error {
+	if err := n.checkValue(value); err != nil {
+		return err
+	}
+	value = bytes.Clone(value)
+	return n.mutate(ctx, key, crdt.KindMVRegister, func(s crdt.State, _ crdt.Timestamp) crdt.State {
+		return s.(*crdt.MVRegister).Write(n.self, value)
+	})
+}
+
+// GetMV returns the sibling values of a multi-value register, sorted.
+func (n *Node) GetMV(ctx context.Context, key []byte) ([][]byte, error) {
+	s, err := n.read(ctx, key, crdt.KindMVRegister)
+	if err != nil {
+		return nil, err
+	}
+	return s.(*crdt.MVRegister).Values(), nil
+}
+
+// Keys yields, in byte order, every key starting with prefix that holds a
+// live value of any kind (deleted registers are skipped).
+func (n *Node) Keys(ctx context.Context, prefix []byte) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		stop := fmt.Errorf("stop")
+		err := scanStates(ctx, n.store, func(key, state []byte) error {
+			if !bytes.HasPrefix(key, prefix) {
+				return nil
+			}
+			if s, err := crdt.Decode(state); err == nil {
+				if r, ok := s.(*crdt.LWW); ok && r.Deleted() {
+					return nil
+				}
+			}
+			if !yield(key, nil) {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && err != stop {
+			yield(nil, err)
+		}
+	}
+}
+
+// StateRecord is one key's raw CRDT state, for backup and restore.
+type StateRecord struct {
+	Key   []byte
+	State []byte // canonical crdt encoding
+}
+
+// ExportStates yields every stored key state, tombstones included, so a
+// restore also carries deletes.
+func (n *Node) ExportStates(ctx context.Context) iter.Seq2[StateRecord, error] {
+	return func(yield func(StateRecord, error) bool) {
+		stop := fmt.Errorf("stop")
+		err := scanStates(ctx, n.store, func(key, state []byte) error {
+			if !yield(StateRecord{Key: key, State: state}, nil) {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && err != stop {
+			yield(StateRecord{}, err)
+		}
+	}
+}
+
+// MergeStates merges raw states into the store (CRDT merge: idempotent and
+// safe on a live mesh). Every record is validated before anything is
+// written; the call returns once the merge is durable.
+func (n *Node) MergeStates(ctx context.Context, recs []StateRecord) error {
+	decoded := make([]crdt.State, len(recs))
+	for i, r := range recs {
+		if err := n.checkKey(r.Key); err != nil {
+			return err
+		}
+		s, err := crdt.Decode(r.State)
+		if err != nil {
+			return fmt.Errorf("node: state of %q: %w", r.Key, err)
+		}
+		decoded[i] = s
+	}
+	return n.do(ctx, func(tx *txn) error {
+		for i, r := range recs {
+			if _, err := tx.mergeRemote(r.Key, decoded[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func kindName(k crdt.Kind) Kind {
+	switch k {
+	case crdt.KindLWW:
+		return KindRegister
+	case crdt.KindMVRegister:
+		return KindMVRegister
+	case crdt.KindCounter:
+		return KindCounter
+	case crdt.KindSet:
+		return KindSet
+	}
+	return Kind(k.String())
+}

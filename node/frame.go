@@ -1,0 +1,93 @@
+package node
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Sync frames on a stream: uvarint length, then a flag byte and the payload.
+// The length is checked against the limit before anything is allocated, so
+// a peer claiming a gigabyte frame costs us nothing.
+const (
+	frameRaw  = 0
+	frameZstd = 1
+)
+
+// ErrBadFrame is returned for a sync frame that is oversized or malformed.
+var ErrBadFrame = errors.New("node: malformed sync frame")
+
+// zstd coders are safe for concurrent use; EncodeAll/DecodeAll keep no
+// per-stream state.
+var (
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+)
+
+type framer struct {
+	r        *bufio.Reader
+	w        io.Writer
+	maxFrame int
+	compress int // payloads at least this long are compressed; 0 disables
+	dec      *zstd.Decoder
+	sent     uint64
+	received uint64
+}
+
+func newFramer(rw io.ReadWriter, maxFrame, compressAbove int) (*framer, error) {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(maxFrame)))
+	if err != nil {
+		return nil, err
+	}
+	return &framer{r: bufio.NewReader(rw), w: rw, maxFrame: maxFrame, compress: compressAbove, dec: dec}, nil
+}
+
+func (f *framer) close() { f.dec.Close() }
+
+func (f *framer) write(payload []byte) error {
+	flag := byte(frameRaw)
+	if f.compress > 0 && len(payload) >= f.compress {
+		if z := zenc.EncodeAll(payload, nil); len(z) < len(payload) {
+			payload, flag = z, frameZstd
+		}
+	}
+	buf := binary.AppendUvarint(make([]byte, 0, len(payload)+11), uint64(len(payload)+1))
+	buf = append(buf, flag)
+	buf = append(buf, payload...)
+	_, err := f.w.Write(buf)
+	f.sent += uint64(len(buf))
+	return err
+}
+
+func (f *framer) read() ([]byte, error) {
+	size, err := binary.ReadUvarint(f.r)
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 || size > uint64(f.maxFrame)+1 {
+		return nil, fmt.Errorf("%w: frame of %d bytes, limit %d", ErrBadFrame, size, f.maxFrame)
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(f.r, buf); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	}
+	f.received += uint64(len(binary.AppendUvarint(nil, size))) + size
+	switch buf[0] {
+	case frameRaw:
+		return buf[1:], nil
+	case frameZstd:
+		out, err := f.dec.DecodeAll(buf[1:], nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w: zstd: %v", ErrBadFrame, err)
+		}
+		if len(out) > f.maxFrame {
+			return nil, fmt.Errorf("%w: frame inflates past %d bytes", ErrBadFrame, f.maxFrame)
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("%w: unknown flag %d", ErrBadFrame, buf[0])
+	}
+}

@@ -1,0 +1,198 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gossipmesh/gossipmesh/crdt"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// outgoing is a delta waiting to be published.
+type outgoing struct {
+	part uint32
+	data []byte
+}
+
+// topicName is the GossipSub topic of one partition. The mesh ID is part of
+// the name, so meshes never share topics.
+func (n *Node) topicName(p uint32) string {
+	return fmt.Sprintf("/gossipmesh/%x/p/%d", n.meshID, p)
+}
+
+// heldPartitions is the seam for placement: every node holds every partition
+// until sharded placement decides otherwise.
+func (n *Node) heldPartitions() []uint32 {
+	out := make([]uint32, n.cfg.Partitions)
+	for i := range out {
+		out[i] = uint32(i)
+	}
+	return out
+}
+
+func (n *Node) startGossip() error {
+	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithMaxMessageSize(n.cfg.MaxValueBytes+n.cfg.MaxKeyBytes+4096),
+	)
+	if err != nil {
+		return fmt.Errorf("node: gossipsub: %w", err)
+	}
+	n.ps = ps
+	n.topics = make([]*pubsub.Topic, n.cfg.Partitions)
+	if n.cfg.DisableGossip {
+		return nil
+	}
+	for _, p := range n.heldPartitions() {
+		name := n.topicName(p)
+		if err := ps.RegisterTopicValidator(name, n.validator(p)); err != nil {
+			return fmt.Errorf("node: gossipsub validator: %w", err)
+		}
+		t, err := ps.Join(name)
+		if err != nil {
+			return fmt.Errorf("node: join %s: %w", name, err)
+		}
+		sub, err := t.Subscribe()
+		if err != nil {
+			return fmt.Errorf("node: subscribe %s: %w", name, err)
+		}
+		n.topics[p] = t
+		n.wg.Add(1)
+		go n.receive(sub)
+	}
+	n.wg.Add(1)
+	go n.publisher()
+	return nil
+}
+
+// received is what the validator decoded, handed to the receiver so a
+// message is parsed once.
+type received struct {
+	key   []byte
+	stamp crdt.Timestamp
+	state crdt.State
+}
+
+// validator refuses, before a delta is forwarded to anyone, what is
+// malformed, too large, for another mesh or partition, or stamped too far in
+// the future. Rejected messages count against the sender's peer score.
+func (n *Node) validator(p uint32) pubsub.ValidatorEx {
+	return func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		r, err := n.checkDelta(p, msg.Data)
+		if err != nil {
+			n.stats.deltasInvalid.Add(1)
+			n.logInvalid(from, err)
+			return pubsub.ValidationReject
+		}
+		msg.ValidatorData = r
+		return pubsub.ValidationAccept
+	}
+}
+
+func (n *Node) checkDelta(p uint32, data []byte) (*received, error) {
+	e, err := decodeEnvelope(data, n.cfg.MaxKeyBytes, n.cfg.MaxValueBytes+1024)
+	if err != nil {
+		return nil, err
+	}
+	if e.mesh != n.meshID {
+		return nil, ErrMeshMismatch
+	}
+	if e.part != p || partitionOf(e.key, n.cfg.Partitions) != p {
+		return nil, fmt.Errorf("%w: key does not belong to partition %d", ErrBadEnvelope, p)
+	}
+	if n.cfg.MaxClockDrift > 0 && e.stamp.Wall > n.cfg.Now().Add(n.cfg.MaxClockDrift).UnixNano() {
+		return nil, fmt.Errorf("%w: delta stamped %v ahead", crdt.ErrClockDrift,
+			time.Duration(e.stamp.Wall-n.cfg.Now().UnixNano()))
+	}
+	st, err := crdt.Decode(e.state)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadEnvelope, err)
+	}
+	return &received{key: append([]byte(nil), e.key...), stamp: e.stamp, state: st}, nil
+}
+
+// logInvalid logs refused input at most once a second, so a flood of bad
+// messages cannot flood the log too.
+func (n *Node) logInvalid(from peer.ID, err error) {
+	now := time.Now().Unix()
+	if last := n.stats.lastInvalidLog.Load(); last == now || !n.stats.lastInvalidLog.CompareAndSwap(last, now) {
+		return
+	}
+	n.log.Warn("refused invalid input from peer", "peer", from, "err", err, "refused_total", n.stats.deltasInvalid.Load())
+}
+
+func (n *Node) receive(sub *pubsub.Subscription) {
+	defer n.wg.Done()
+	defer sub.Cancel()
+	self := n.host.ID()
+	for {
+		msg, err := sub.Next(n.ctx)
+		if err != nil {
+			return
+		}
+		if msg.ReceivedFrom == self || msg.GetFrom() == self {
+			continue
+		}
+		r, ok := msg.ValidatorData.(*received)
+		if !ok {
+			continue
+		}
+		n.stats.deltasIn.Add(1)
+		req := &request{apply: func(tx *txn) error { return n.applyRemote(tx, r) }}
+		select {
+		case n.reqs <- req:
+		case <-n.closing:
+			return
+		}
+	}
+}
+
+// applyRemote merges one received delta. It runs on the event loop.
+func (n *Node) applyRemote(tx *txn, r *received) error {
+	if err := n.clock.Observe(r.stamp, n.cfg.Now().UnixNano()); err != nil {
+		n.stats.deltasInvalid.Add(1)
+		return err
+	}
+	_, err := tx.mergeRemote(r.key, r.state)
+	if err != nil && !errors.Is(err, crdt.ErrKindMismatch) {
+		return err
+	}
+	return nil
+}
+
+func (n *Node) enqueuePublish(c *change) {
+	data := appendEnvelope(nil, envelope{
+		mesh:  n.meshID,
+		part:  c.part,
+		key:   c.key,
+		stamp: c.stamp,
+		state: crdt.Encode(c.delta),
+	})
+	select {
+	case n.publish <- outgoing{part: c.part, data: data}:
+	default:
+		// Gossip is best effort; anti-entropy repairs what is dropped here.
+		n.stats.deltasDropped.Add(1)
+	}
+}
+
+func (n *Node) publisher() {
+	defer n.wg.Done()
+	for {
+		select {
+		case o := <-n.publish:
+			if t := n.topics[o.part]; t != nil {
+				if err := t.Publish(n.ctx, o.data); err != nil {
+					n.stats.deltasDropped.Add(1)
+					continue
+				}
+				n.stats.deltasOut.Add(1)
+			}
+		case <-n.closing:
+			return
+		}
+	}
+}

@@ -1,0 +1,186 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/multiformats/go-multiaddr"
+)
+
+const identityFile = "identity.key"
+
+// loadIdentity returns the configured key, or the one kept in the data
+// directory, creating it (mode 0600) on first start.
+func loadIdentity(cfg *Config) (crypto.PrivKey, error) {
+	if cfg.Identity != nil {
+		return cfg.Identity, nil
+	}
+	if cfg.Memory {
+		key, _, err := crypto.GenerateEd25519Key(nil)
+		return key, err
+	}
+	path := filepath.Join(cfg.DataDir, identityFile)
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		key, err := crypto.UnmarshalPrivateKey(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: identity %s: %v", ErrInvalidConfig, path, err)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: identity: %v", ErrStore, err)
+	}
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		return nil, err
+	}
+	raw, err = crypto.MarshalPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	// Write then rename, so a crash never leaves half a key behind.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return nil, fmt.Errorf("%w: identity: %v", ErrStore, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("%w: identity: %v", ErrStore, err)
+	}
+	return key, nil
+}
+
+func (n *Node) startHost(ctx context.Context, key crypto.PrivKey) error {
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.ListenAddrs(n.cfg.ListenAddrs...),
+		// Noise and TLS are go-libp2p's defaults; they are named here so a
+		// change of defaults can never leave the mesh unencrypted.
+		libp2p.DefaultSecurity,
+	}
+	if n.cfg.NATPortMap {
+		opts = append(opts, libp2p.NATPortMap())
+	}
+	if n.cfg.HolePunching {
+		opts = append(opts, libp2p.EnableHolePunching())
+	}
+	if !n.cfg.RelayClient {
+		opts = append(opts, libp2p.DisableRelay())
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return fmt.Errorf("node: libp2p host: %w", err)
+	}
+	n.host = h
+	h.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			n.onConnected(c.RemotePeer())
+		},
+		DisconnectedF: func(net network.Network, c network.Conn) {
+			if net.Connectedness(c.RemotePeer()) != network.Connected {
+				n.members.remove(c.RemotePeer())
+			}
+		},
+	})
+	return nil
+}
+
+// startDiscovery connects to bootstrap peers, keeps reconnecting to them with
+// backoff, and starts mDNS when enabled.
+func (n *Node) startDiscovery(ctx context.Context) error {
+	var boot []peer.AddrInfo
+	for _, a := range n.cfg.Bootstrap {
+		info, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return fmt.Errorf("%w: bootstrap %s: %v", ErrInvalidConfig, a, err)
+		}
+		boot = append(boot, *info)
+	}
+	for _, info := range boot {
+		n.members.remember(info)
+	}
+	n.wg.Add(1)
+	go n.reconnectLoop()
+	if n.cfg.MDNS {
+		svc := mdns.NewMdnsService(n.host, "gossipmesh-"+n.cfg.Mesh, mdnsNotifee{n})
+		if err := svc.Start(); err != nil {
+			n.log.Warn("mDNS discovery unavailable", "err", err)
+		} else {
+			go func() { <-n.closing; svc.Close() }()
+		}
+	}
+	return nil
+}
+
+type mdnsNotifee struct{ n *Node }
+
+func (m mdnsNotifee) HandlePeerFound(info peer.AddrInfo) {
+	if info.ID == m.n.host.ID() {
+		return
+	}
+	m.n.members.remember(info)
+	m.n.connect(info)
+}
+
+// Connect dials a peer given as a multiaddr with /p2p/<peer ID> and keeps
+// reconnecting to it when the connection drops.
+func (n *Node) Connect(ctx context.Context, addr multiaddr.Multiaddr) error {
+	info, err := peer.AddrInfoFromP2pAddr(addr)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	n.members.remember(*info)
+	return n.host.Connect(ctx, *info)
+}
+
+func (n *Node) connect(info peer.AddrInfo) {
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	if err := n.host.Connect(ctx, info); err != nil {
+		n.log.Debug("connect failed", "peer", info.ID, "err", err)
+	}
+}
+
+// reconnectLoop redials known peers that dropped, backing off exponentially
+// per peer from 1 s to 1 min.
+func (n *Node) reconnectLoop() {
+	defer n.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		n.connect0()
+		select {
+		case <-n.closing:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (n *Node) connect0() {
+	now := time.Now()
+	for _, info := range n.members.due(now, n.host.Network()) {
+		go n.connect(info)
+	}
+}
+
+func sha8(s string) [8]byte {
+	sum := sha256.Sum256([]byte(s))
+	var out [8]byte
+	copy(out[:], sum[:8])
+	return out
+}

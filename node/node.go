@@ -1,0 +1,296 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gossipmesh/gossipmesh/crdt"
+	"github.com/gossipmesh/gossipmesh/sync/merkle"
+	ds "github.com/ipfs/go-datastore"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+)
+
+// maxBatch bounds how many requests one event-loop turn folds into a single
+// synced commit.
+const maxBatch = 512
+
+// Node is one member of a mesh: a libp2p host, GossipSub, the anti-entropy
+// protocol and a local datastore. Its methods are safe for concurrent use.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	meshID   [8]byte
+	store    ds.Batching
+	ownStore bool
+	host     host.Host
+	ps       *pubsub.PubSub
+	topics   []*pubsub.Topic // by partition; nil when the partition is not held or gossip is off
+
+	reqs    chan *request
+	publish chan outgoing
+	closing chan struct{}
+	ctx     context.Context // cancelled on Close
+	cancel  context.CancelFunc
+	wg      gosync.WaitGroup
+	closed  atomic.Bool
+
+	// Owned by the event loop.
+	clock *crdt.Clock
+	self  crdt.NodeID
+	trees []*merkle.Tree
+
+	syncNow   chan peer.ID
+	syncSlots chan struct{}
+
+	watch   watchers
+	members members
+	stats   counters
+}
+
+// request is a unit of work for the event loop. apply runs on the loop and
+// stages writes; done receives the result after the batch is durable.
+type request struct {
+	apply func(tx *txn) error
+	done  chan error
+}
+
+// New starts a node: it opens the store, rebuilds the Merkle trees, brings up
+// the libp2p host, joins GossipSub and connects to the bootstrap peers.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		meshID:  meshID(cfg.Mesh, cfg.Partitions),
+		reqs:    make(chan *request, 4*maxBatch),
+		publish: make(chan outgoing, 4096),
+		closing: make(chan struct{}),
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.members.init()
+	var err error
+	if n.store, n.ownStore, err = openStore(&n.cfg); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			n.shutdown()
+		}
+	}()
+	if err := n.rebuildTrees(ctx); err != nil {
+		return nil, err
+	}
+	key, err := loadIdentity(&n.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.startHost(ctx, key); err != nil {
+		return nil, err
+	}
+	n.self = crdt.NodeIDFromBytes([]byte(n.host.ID()))
+	n.clock = crdt.NewClock(n.self, cfg.MaxClockDrift)
+	if err := n.startGossip(); err != nil {
+		return nil, err
+	}
+	n.wg.Add(1)
+	go n.loop()
+	n.startSync()
+	if err := n.startDiscovery(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	n.log.Info("node started", "peer", n.host.ID(), "mesh", cfg.Mesh, "partitions", cfg.Partitions, "addrs", n.Addrs())
+	return n, nil
+}
+
+// Close stops the node: it leaves the mesh, finishes the batch in flight and
+// closes the store. Pending requests get ErrClosed.
+func (n *Node) Close() error {
+	if !n.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return n.shutdown()
+}
+
+func (n *Node) shutdown() error {
+	n.closed.Store(true)
+	n.cancel()
+	close(n.closing)
+	var errs []error
+	if n.host != nil {
+		errs = append(errs, n.host.Close())
+	}
+	n.wg.Wait()
+	n.watch.closeAll()
+	if n.ownStore && n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// ID is the node's libp2p peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Addrs are the node's listen addresses, each ending in /p2p/<peer ID>.
+func (n *Node) Addrs() []multiaddr.Multiaddr {
+	info := peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+	addrs, _ := peer.AddrInfoToP2pAddrs(&info)
+	return addrs
+}
+
+// do runs apply on the event loop and waits until its writes are durable.
+func (n *Node) do(ctx context.Context, apply func(tx *txn) error) error {
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	r := &request{apply: apply, done: make(chan error, 1)}
+	select {
+	case n.reqs <- r:
+	case <-n.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends: the write may
+	// already be durable, and the caller must not believe otherwise.
+	select {
+	case err := <-r.done:
+		return err
+	case <-n.closing:
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// loop is the only goroutine that touches the clock and the Merkle trees. It
+// drains the request queue into batches so concurrent writers share a sync.
+func (n *Node) loop() {
+	defer n.wg.Done()
+	batch := make([]*request, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-n.reqs:
+			batch = append(batch, r)
+		case <-n.closing:
+			n.drainClosed()
+			return
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-n.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		n.runBatch(batch)
+	}
+}
+
+func (n *Node) drainClosed() {
+	for {
+		select {
+		case r := <-n.reqs:
+			r.done <- ErrClosed
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) runBatch(batch []*request) {
+	tx := newTxn(n.ctx, n)
+	errs := make([]error, len(batch))
+	for i, r := range batch {
+		errs[i] = r.apply(tx)
+	}
+	if err := tx.commit(); err != nil {
+		n.log.Error("store commit failed; batch not acknowledged", "err", err, "writes", len(tx.order))
+		n.stats.storeErrors.Add(1)
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	} else {
+		n.afterCommit(tx)
+	}
+	for i, r := range batch {
+		if r.done != nil {
+			r.done <- errs[i]
+		}
+	}
+}
+
+// afterCommit makes a durable batch visible: trees, gossip, watchers.
+func (n *Node) afterCommit(tx *txn) {
+	for _, c := range tx.order {
+		tree := n.trees[c.part]
+		if c.drop {
+			tree.Delete(c.key)
+		} else {
+			tree.Put(c.key, crdt.DigestOf(c.encoded))
+		}
+		if c.remote {
+			n.stats.keysMerged.Add(1)
+		}
+		if c.delta != nil && !n.cfg.DisableGossip {
+			n.enqueuePublish(c)
+		}
+		n.watch.notify(c)
+	}
+}
+
+// rebuildTrees builds every partition's Merkle tree from the store.
+func (n *Node) rebuildTrees(ctx context.Context) error {
+	start := time.Now()
+	type item struct {
+		key    []byte
+		digest crdt.Digest
+	}
+	parts := make([][]item, n.cfg.Partitions)
+	count := 0
+	err := scanStates(ctx, n.store, func(key, state []byte) error {
+		p := partitionOf(key, n.cfg.Partitions)
+		parts[p] = append(parts[p], item{key, crdt.DigestOf(state)})
+		count++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	n.trees = make([]*merkle.Tree, n.cfg.Partitions)
+	for p := range parts {
+		n.trees[p] = merkle.Build(func(yield func([]byte, crdt.Digest) bool) {
+			for _, it := range parts[p] {
+				if !yield(it.key, it.digest) {
+					return
+				}
+			}
+		})
+	}
+	n.log.Info("merkle trees rebuilt from store", "keys", count, "partitions", n.cfg.Partitions, "took", time.Since(start))
+	return nil
+}
+
+// meshID identifies a mesh configuration; peers must agree on it.
+func meshID(mesh string, partitions int) [8]byte {
+	return sha8(fmt.Sprintf("gossipmesh/mesh/v1\x00%s\x00%d", mesh, partitions))
+}

@@ -1,0 +1,91 @@
+package node
+
+import (
+	"context"
+	"sort"
+	"sync/atomic"
+
+	"github.com/gossipmesh/gossipmesh/sync/merkle"
+)
+
+// counters are the node's running totals, read by Stats.
+type counters struct {
+	puts, gets                         atomic.Uint64
+	deltasIn, deltasOut, deltasInvalid atomic.Uint64
+	deltasDropped, keysMerged          atomic.Uint64
+	syncSessions, syncFailures         atomic.Uint64
+	syncBytesSent, syncBytesReceived   atomic.Uint64
+	storeErrors                        atomic.Uint64
+	lastInvalidLog                     atomic.Int64
+}
+
+// Stats are cumulative counters since the node started.
+type Stats struct {
+	Puts, Gets    uint64
+	DeltasIn      uint64 // valid deltas received by gossip
+	DeltasOut     uint64 // deltas published
+	DeltasInvalid uint64 // gossip or sync input refused by validation
+	DeltasDropped uint64 // deltas not published (queue full); anti-entropy repairs them
+	SyncSessions  uint64 // anti-entropy sessions completed, both roles
+	SyncFailures  uint64
+	KeysRepaired  uint64 // keys changed by a remote state (gossip or sync)
+	StoreErrors   uint64
+	BytesSent     map[string]uint64 // per protocol
+	BytesReceived map[string]uint64
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	s := &n.stats
+	return Stats{
+		Puts: s.puts.Load(), Gets: s.gets.Load(),
+		DeltasIn: s.deltasIn.Load(), DeltasOut: s.deltasOut.Load(),
+		DeltasInvalid: s.deltasInvalid.Load(), DeltasDropped: s.deltasDropped.Load(),
+		SyncSessions: s.syncSessions.Load(), SyncFailures: s.syncFailures.Load(),
+		KeysRepaired: s.keysMerged.Load(), StoreErrors: s.storeErrors.Load(),
+		BytesSent:     map[string]uint64{string(syncProtocol): s.syncBytesSent.Load()},
+		BytesReceived: map[string]uint64{string(syncProtocol): s.syncBytesReceived.Load()},
+	}
+}
+
+// Status reports, per held partition, the Merkle root, key count and how
+// many peers last reported the same root.
+func (n *Node) Status(ctx context.Context) (Status, error) {
+	st := Status{PeerID: n.host.ID(), Mesh: n.cfg.Mesh, Peers: len(n.members.list())}
+	err := n.do(ctx, func(*txn) error {
+		for _, p := range n.heldPartitions() {
+			t := n.trees[p]
+			st.Partitions = append(st.Partitions, PartitionStatus{Partition: p, Root: t.Root(), Keys: t.Len()})
+			st.Keys += t.Len()
+		}
+		return nil
+	})
+	if err != nil {
+		return Status{}, err
+	}
+	for i := range st.Partitions {
+		ps := &st.Partitions[i]
+		ps.PeersAgreeing = n.members.agreeing(ps.Partition, ps.Root)
+	}
+	return st, nil
+}
+
+// Peers lists the connected members of this mesh.
+func (n *Node) Peers() []PeerInfo {
+	ids := n.members.list()
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	out := make([]PeerInfo, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, PeerInfo{ID: id, Addrs: n.host.Peerstore().Addrs(id)})
+	}
+	return out
+}
+
+// roots returns the Merkle root of every partition. Event loop only.
+func (n *Node) roots() []merkle.Hash {
+	out := make([]merkle.Hash, len(n.trees))
+	for p, t := range n.trees {
+		out[p] = t.Root()
+	}
+	return out
+}

@@ -1,0 +1,106 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+	dssync "github.com/ipfs/go-datastore/sync"
+	pebbleds "github.com/ipfs/go-ds-pebble"
+)
+
+// Datastore layout. User keys are arbitrary bytes, so they are hex-encoded
+// into one path component: a '/' inside a key must not become a namespace.
+//
+//	/k/<hex key>  -> canonical crdt encoding of the key's state
+const statePrefix = "/k"
+
+func stateKey(key []byte) ds.Key {
+	return ds.RawKey(statePrefix + "/" + hex.EncodeToString(key))
+}
+
+// userKey recovers a user key from a datastore key under statePrefix.
+func userKey(k string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(k, statePrefix+"/")
+	if !ok {
+		return nil, fmt.Errorf("%w: unexpected datastore key %q", ErrStore, k)
+	}
+	return hex.DecodeString(rest)
+}
+
+// openStore returns the datastore the config asks for and whether the node
+// owns it (and so must close it).
+func openStore(cfg *Config) (ds.Batching, bool, error) {
+	switch {
+	case cfg.Datastore != nil:
+		return cfg.Datastore, false, nil
+	case cfg.Memory:
+		return dssync.MutexWrap(ds.NewMapDatastore()), true, nil
+	}
+	dir := filepath.Join(cfg.DataDir, "store")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	// go-ds-pebble writes with pebble.NoSync by default, which loses
+	// acknowledged writes on power loss or kill -9. Every commit here is
+	// synced; the node's event loop groups concurrent writers into one batch
+	// so one fsync acknowledges many writes (group commit).
+	store, err := pebbleds.NewDatastore(dir, pebbleds.WithPebbleWriteOptions(pebble.Sync))
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: open %s: %v", ErrStore, dir, err)
+	}
+	return store, true, nil
+}
+
+// partitionOf maps a key to its partition with a stable, domain-separated
+// hash, so the mapping never changes between versions or machines.
+func partitionOf(key []byte, partitions int) uint32 {
+	h := sha256.New()
+	h.Write([]byte("gossipmesh/partition/v1\x00"))
+	h.Write(key)
+	var sum [sha256.Size]byte
+	return uint32(binary.BigEndian.Uint64(h.Sum(sum[:0])[:8]) % uint64(partitions))
+}
+
+// loadState reads the encoded state of key; (nil, nil) when absent.
+func loadState(ctx context.Context, store ds.Read, key []byte) ([]byte, error) {
+	b, err := store.Get(ctx, stateKey(key))
+	if errors.Is(err, ds.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	return b, nil
+}
+
+// scanStates calls fn for every stored (key, encoded state), in key order.
+func scanStates(ctx context.Context, store ds.Read, fn func(key, state []byte) error) error {
+	res, err := store.Query(ctx, dsq.Query{Prefix: statePrefix})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return fmt.Errorf("%w: %v", ErrStore, r.Error)
+		}
+		key, err := userKey(r.Key)
+		if err != nil {
+			return err
+		}
+		if err := fn(key, r.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,395 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gossipmesh/gossipmesh/crdt"
+	"github.com/gossipmesh/gossipmesh/sync/antientropy"
+	"github.com/gossipmesh/gossipmesh/sync/merkle"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// syncProtocol is the libp2p protocol of anti-entropy sessions.
+const syncProtocol = protocol.ID("/gossipmesh/sync/1.0.0")
+
+const helloVersion = 1
+
+// maxConcurrentSyncs bounds outgoing anti-entropy sessions.
+const maxConcurrentSyncs = 4
+
+// hello opens every sync stream in both directions: it proves both ends are
+// in the same mesh and carries the sender's partition roots.
+type hello struct {
+	mesh       [8]byte
+	partitions int
+	name       string
+	roots      []merkle.Hash
+}
+
+func appendHello(dst []byte, h hello) []byte {
+	dst = append(dst, helloVersion)
+	dst = append(dst, h.mesh[:]...)
+	dst = binary.AppendUvarint(dst, uint64(h.partitions))
+	dst = binary.AppendUvarint(dst, uint64(len(h.name)))
+	dst = append(dst, h.name...)
+	dst = binary.AppendUvarint(dst, uint64(len(h.roots)))
+	for _, r := range h.roots {
+		dst = append(dst, r[:]...)
+	}
+	return dst
+}
+
+func decodeHello(b []byte) (hello, error) {
+	var h hello
+	bad := func(what string) (hello, error) { return hello{}, fmt.Errorf("%w: hello: %s", ErrBadFrame, what) }
+	if len(b) < 9 || b[0] != helloVersion {
+		return bad("version")
+	}
+	copy(h.mesh[:], b[1:9])
+	b = b[9:]
+	p, k := binary.Uvarint(b)
+	if k <= 0 || p > 1<<16 {
+		return bad("partitions")
+	}
+	h.partitions, b = int(p), b[k:]
+	nameLen, k := binary.Uvarint(b)
+	if k <= 0 || nameLen > 256 || nameLen > uint64(len(b)-k) {
+		return bad("name")
+	}
+	b = b[k:]
+	h.name, b = string(b[:nameLen]), b[nameLen:]
+	count, k := binary.Uvarint(b)
+	var zero merkle.Hash
+	if k <= 0 || count > 1<<16 || count*uint64(len(zero)) != uint64(len(b)-k) {
+		return bad("roots")
+	}
+	b = b[k:]
+	h.roots = make([]merkle.Hash, count)
+	for i := range h.roots {
+		copy(h.roots[i][:], b[i*len(zero):])
+	}
+	return h, nil
+}
+
+// replica is the session's read-only view of the node. Its methods are only
+// called from the event loop, which owns the trees.
+type replica struct{ n *Node }
+
+var _ antientropy.Replica = replica{}
+
+func (r replica) Tree(p uint32) *merkle.Tree {
+	if int(p) >= len(r.n.trees) {
+		return nil
+	}
+	return r.n.trees[p]
+}
+
+func (r replica) State(_ uint32, key []byte) ([]byte, bool) {
+	b, err := loadState(r.n.ctx, r.n.store, key)
+	if err != nil || b == nil {
+		return nil, false
+	}
+	return b, true
+}
+
+func (n *Node) syncConfig() antientropy.Config {
+	return antientropy.DefaultConfig()
+}
+
+// startSync registers the stream handler and starts the scheduler.
+func (n *Node) startSync() {
+	n.syncNow = make(chan peer.ID, 64)
+	n.syncSlots = make(chan struct{}, maxConcurrentSyncs)
+	n.host.SetStreamHandler(syncProtocol, n.handleSync)
+	n.wg.Add(1)
+	go n.syncLoop()
+}
+
+// onConnected starts a session with every newly connected peer, so a fresh
+// or returning node catches up at once instead of at the next round.
+func (n *Node) onConnected(id peer.ID) {
+	if n.members.isForeign(id) || n.syncNow == nil {
+		return
+	}
+	select {
+	case n.syncNow <- id:
+	default:
+	}
+}
+
+// TriggerSync asks for an anti-entropy round with a random member now.
+func (n *Node) TriggerSync() {
+	select {
+	case n.syncNow <- "":
+	default:
+	}
+}
+
+func (n *Node) syncLoop() {
+	defer n.wg.Done()
+	timer := time.NewTimer(n.nextSyncDelay())
+	defer timer.Stop()
+	for {
+		var target peer.ID
+		select {
+		case <-n.closing:
+			return
+		case target = <-n.syncNow:
+		case <-timer.C:
+			timer.Reset(n.nextSyncDelay())
+		}
+		if target == "" {
+			if target = n.randomPeer(); target == "" {
+				continue
+			}
+		}
+		select {
+		case n.syncSlots <- struct{}{}:
+		case <-n.closing:
+			return
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			defer func() { <-n.syncSlots }()
+			if err := n.SyncWith(n.ctx, target); err != nil && n.ctx.Err() == nil {
+				n.log.Debug("anti-entropy session failed", "peer", target, "err", err)
+			}
+		}()
+	}
+}
+
+func (n *Node) nextSyncDelay() time.Duration {
+	base := float64(n.cfg.SyncInterval)
+	return time.Duration(base * (1 + n.cfg.SyncJitter*(randFloat()-0.5)*2))
+}
+
+// randomPeer picks a connected peer that is not known to be foreign,
+// preferring confirmed members.
+func (n *Node) randomPeer() peer.ID {
+	if ids := n.members.list(); len(ids) > 0 {
+		return ids[randIntN(len(ids))]
+	}
+	var cands []peer.ID
+	for _, id := range n.host.Network().Peers() {
+		if !n.members.isForeign(id) {
+			cands = append(cands, id)
+		}
+	}
+	if len(cands) == 0 {
+		return ""
+	}
+	return cands[randIntN(len(cands))]
+}
+
+// SyncWith runs one anti-entropy session with a peer over all shared
+// partitions and returns once both sides hold the merge of both states.
+func (n *Node) SyncWith(ctx context.Context, id peer.ID) error {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.SyncTimeout)
+	defer cancel()
+	s, err := n.host.NewStream(ctx, id, syncProtocol)
+	if err != nil {
+		return fmt.Errorf("node: open sync stream: %w", err)
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(n.cfg.SyncTimeout))
+	f, err := newFramer(s, n.syncConfig().MaxFrameBytes, n.cfg.CompressAbove)
+	if err != nil {
+		return err
+	}
+	defer f.close()
+	if err := n.exchangeHello(ctx, f, id); err != nil {
+		s.Reset()
+		return err
+	}
+	var sess *antientropy.Session
+	var out antientropy.Output
+	err = n.do(ctx, func(*txn) error {
+		var err error
+		sess, out, err = antientropy.Start(n.syncConfig(), replica{n}, n.heldPartitions())
+		return err
+	})
+	if err != nil {
+		s.Reset()
+		return err
+	}
+	return n.runSession(ctx, s, f, id, sess, out)
+}
+
+func (n *Node) handleSync(s network.Stream) {
+	defer s.Close()
+	id := s.Conn().RemotePeer()
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SyncTimeout)
+	defer cancel()
+	_ = s.SetDeadline(time.Now().Add(n.cfg.SyncTimeout))
+	f, err := newFramer(s, n.syncConfig().MaxFrameBytes, n.cfg.CompressAbove)
+	if err != nil {
+		s.Reset()
+		return
+	}
+	defer f.close()
+	if err := n.exchangeHello(ctx, f, id); err != nil {
+		s.Reset()
+		return
+	}
+	var sess *antientropy.Session
+	err = n.do(ctx, func(*txn) error {
+		var err error
+		sess, err = antientropy.Accept(n.syncConfig(), replica{n})
+		return err
+	})
+	if err == nil {
+		err = n.runSession(ctx, s, f, id, sess, antientropy.Output{})
+	}
+	if err != nil {
+		s.Reset()
+		if n.ctx.Err() == nil {
+			n.log.Debug("anti-entropy session failed", "peer", id, "err", err)
+		}
+	}
+}
+
+// exchangeHello sends our hello and checks the peer's. A peer of another
+// mesh is refused: logged once, disconnected, and not dialled again.
+func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) error {
+	var ours hello
+	err := n.do(ctx, func(*txn) error {
+		ours = hello{mesh: n.meshID, partitions: n.cfg.Partitions, name: n.cfg.Mesh, roots: n.roots()}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := f.write(appendHello(nil, ours)); err != nil {
+		return err
+	}
+	b, err := f.read()
+	if err != nil {
+		return err
+	}
+	theirs, err := decodeHello(b)
+	if err != nil {
+		n.stats.deltasInvalid.Add(1)
+		return err
+	}
+	if theirs.mesh != n.meshID {
+		n.members.refuse(id)
+		n.log.Warn("refusing peer from another mesh", "peer", id,
+			"their_mesh", theirs.name, "their_partitions", theirs.partitions,
+			"our_mesh", n.cfg.Mesh, "our_partitions", n.cfg.Partitions)
+		go n.host.Network().ClosePeer(id)
+		return fmt.Errorf("%w: %q with %d partitions", ErrMeshMismatch, theirs.name, theirs.partitions)
+	}
+	n.members.join(id, theirs.roots)
+	return nil
+}
+
+// runSession drives a session to its end: it writes on its own goroutine so
+// that neither side can block the other with full stream buffers, and steps
+// every received message on the event loop, where its records are merged
+// and made durable.
+func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id peer.ID, sess *antientropy.Session, first antientropy.Output) error {
+	sendq := make(chan []antientropy.Message, 64)
+	werr := make(chan error, 1)
+	go func() {
+		var err error
+		for batch := range sendq {
+			for _, m := range batch {
+				if err != nil {
+					break
+				}
+				var b []byte
+				if b, err = antientropy.AppendMessage(nil, m); err == nil {
+					err = f.write(b)
+				}
+			}
+		}
+		werr <- err
+	}()
+	fail := func(err error) error {
+		close(sendq)
+		<-werr
+		n.stats.syncFailures.Add(1)
+		return err
+	}
+	sendq <- first.Send
+	done := first.Done || sess.Done()
+	maxFrame := n.syncConfig().MaxFrameBytes
+	for !done {
+		b, err := f.read()
+		if err != nil {
+			return fail(fmt.Errorf("node: sync with %s: %w", id, err))
+		}
+		msg, err := antientropy.DecodeMessage(b, maxFrame)
+		if err != nil {
+			n.stats.deltasInvalid.Add(1)
+			return fail(fmt.Errorf("node: sync with %s: %w", id, err))
+		}
+		var out antientropy.Output
+		err = n.do(ctx, func(tx *txn) error {
+			var err error
+			if out, err = sess.Step(msg); err != nil {
+				return err
+			}
+			return n.mergeRecords(tx, out.Store)
+		})
+		if err != nil {
+			n.stats.deltasInvalid.Add(1)
+			return fail(fmt.Errorf("node: sync with %s: %w", id, err))
+		}
+		sendq <- out.Send
+		done = out.Done || sess.Done()
+	}
+	close(sendq)
+	if err := <-werr; err != nil {
+		n.stats.syncFailures.Add(1)
+		return fmt.Errorf("node: sync with %s: %w", id, err)
+	}
+	_ = s.CloseWrite()
+	n.stats.syncSessions.Add(1)
+	n.stats.syncBytesSent.Add(f.sent)
+	n.stats.syncBytesReceived.Add(f.received)
+	var roots []merkle.Hash
+	if n.do(ctx, func(*txn) error { roots = n.roots(); return nil }) == nil {
+		n.members.setRoots(id, roots)
+	}
+	return nil
+}
+
+// mergeRecords validates and merges the remote states a session produced.
+// One bad record aborts the session; nothing of it is merged.
+func (n *Node) mergeRecords(tx *txn, recs []antientropy.Record) error {
+	states := make([]crdt.State, len(recs))
+	limit := n.cfg.Now().Add(n.cfg.MaxClockDrift).UnixNano()
+	for i, r := range recs {
+		if err := n.checkKey(r.Key); err != nil {
+			return err
+		}
+		if len(r.State) > n.cfg.MaxValueBytes+1024 {
+			return fmt.Errorf("%w: synced state of %d bytes", ErrValueTooLarge, len(r.State))
+		}
+		if partitionOf(r.Key, n.cfg.Partitions) != r.Partition {
+			return fmt.Errorf("%w: key %q is not in partition %d", ErrBadFrame, r.Key, r.Partition)
+		}
+		s, err := crdt.Decode(r.State)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrBadFrame, err)
+		}
+		if lww, ok := s.(*crdt.LWW); ok && n.cfg.MaxClockDrift > 0 && lww.Timestamp().Wall > limit {
+			return fmt.Errorf("%w: synced state of %q", crdt.ErrClockDrift, r.Key)
+		}
+		states[i] = s
+	}
+	for i, r := range recs {
+		if _, err := tx.mergeRemote(r.Key, states[i]); err != nil && !errors.Is(err, crdt.ErrKindMismatch) {
+			return err
+		}
+	}
+	return nil
+}

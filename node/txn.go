@@ -1,0 +1,132 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/gossipmesh/gossipmesh/crdt"
+)
+
+// txn collects the writes of one event-loop batch. All of them reach the
+// datastore in one synced commit (group commit); only then are trees updated,
+// deltas published, watchers told and callers acknowledged.
+type txn struct {
+	n       *Node
+	ctx     context.Context
+	staged  map[string]*change
+	order   []*change
+	remote  bool // set while applying changes received from peers
+	deleted map[string]bool
+}
+
+// change is the new state of one key within a batch.
+type change struct {
+	key     []byte
+	part    uint32
+	state   crdt.State
+	encoded []byte
+	delta   crdt.State // what to gossip; nil when nothing should be published
+	stamp   crdt.Timestamp
+	remote  bool
+	drop    bool // the state was collected: delete the key
+}
+
+func newTxn(ctx context.Context, n *Node) *txn {
+	return &txn{n: n, ctx: ctx, staged: make(map[string]*change)}
+}
+
+// get returns the current state of key as of this batch, or nil.
+func (tx *txn) get(key []byte) (crdt.State, error) {
+	if c, ok := tx.staged[string(key)]; ok {
+		if c.drop {
+			return nil, nil
+		}
+		return c.state, nil
+	}
+	b, err := loadState(tx.ctx, tx.n.store, key)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	s, err := crdt.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stored state of %q: %v", ErrStore, key, err)
+	}
+	return s, nil
+}
+
+// stage records the new state of key. delta is published after commit.
+func (tx *txn) stage(key []byte, s crdt.State, delta crdt.State, stamp crdt.Timestamp) {
+	c, ok := tx.staged[string(key)]
+	if !ok {
+		c = &change{key: bytes.Clone(key), part: partitionOf(key, tx.n.cfg.Partitions)}
+		tx.staged[string(key)] = c
+		tx.order = append(tx.order, c)
+	}
+	c.state, c.encoded, c.drop, c.remote = s, nil, false, tx.remote
+	c.stamp = stamp
+	if delta != nil {
+		if c.delta == nil {
+			c.delta = delta.Clone()
+		} else if err := crdt.Merge(c.delta, delta); err != nil {
+			c.delta = s.Clone() // kinds differ within the batch: gossip the full state
+		}
+	}
+}
+
+// mergeRemote merges a state received from a peer into key and reports
+// whether the local state changed. States of different kinds for one key
+// (a user error on two nodes) resolve deterministically: the higher kind
+// wins, which keeps merge a lattice join so replicas still agree.
+func (tx *txn) mergeRemote(key []byte, remote crdt.State) (bool, error) {
+	cur, err := tx.get(key)
+	if err != nil {
+		return false, err
+	}
+	var next crdt.State
+	switch {
+	case cur == nil || cur.Kind() < remote.Kind():
+		next = remote.Clone()
+	case cur.Kind() > remote.Kind():
+		return false, nil
+	default:
+		before := crdt.Encode(cur)
+		next = cur.Clone()
+		if err := crdt.Merge(next, remote); err != nil {
+			return false, err
+		}
+		if bytes.Equal(before, crdt.Encode(next)) {
+			return false, nil
+		}
+	}
+	tx.remote = true
+	tx.stage(key, next, nil, crdt.Timestamp{})
+	tx.remote = false
+	return true, nil
+}
+
+// commit writes every staged change in one synced datastore batch.
+func (tx *txn) commit() error {
+	if len(tx.order) == 0 {
+		return nil
+	}
+	b, err := tx.n.store.Batch(tx.ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	for _, c := range tx.order {
+		if c.drop {
+			err = b.Delete(tx.ctx, stateKey(c.key))
+		} else {
+			c.encoded = crdt.Encode(c.state)
+			err = b.Put(tx.ctx, stateKey(c.key), c.encoded)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrStore, err)
+		}
+	}
+	if err := b.Commit(tx.ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	return nil
+}
