@@ -224,8 +224,21 @@ func (r *reader) timestamp() Timestamp {
 	return t
 }
 
+// maxSeq bounds every seq a decoder accepts, so that a node's next seq
+// (max+1) can never wrap around, whatever a hostile peer sends. 2^62 writes
+// by one node to one key will not happen.
+const maxSeq = 1 << 62
+
+func (r *reader) seq() uint64 {
+	s := r.uvarint()
+	if s > maxSeq {
+		r.malformed("seq out of range")
+	}
+	return s
+}
+
 func (r *reader) dot() Dot {
-	d := Dot{Node: NodeID(r.u64()), Seq: r.uvarint()}
+	d := Dot{Node: NodeID(r.u64()), Seq: r.seq()}
 	if r.err == nil && d.Seq == 0 {
 		r.malformed("dot with seq 0")
 	}

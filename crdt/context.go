@@ -222,7 +222,7 @@ func (r *reader) causalContext() causalContext {
 	}
 	c := causalContext{nodes: make([]nodeCtx, 0, n)}
 	for i := 0; i < n && r.err == nil; i++ {
-		e := nodeCtx{node: NodeID(r.u64()), max: r.uvarint()}
+		e := nodeCtx{node: NodeID(r.u64()), max: r.seq()}
 		if i > 0 && e.node <= c.nodes[i-1].node {
 			r.malformed("causal context nodes not strictly increasing")
 		}
@@ -235,15 +235,13 @@ func (r *reader) causalContext() causalContext {
 		}
 		prev := e.max + 1
 		for j := 0; j < k && r.err == nil; j++ {
-			s := prev + 1 + r.uvarint()
-			if s <= prev { // wrapped around
-				r.malformed("causal context seq overflows")
+			gap := r.uvarint()
+			if gap > maxSeq || prev+1+gap > maxSeq { // no wrap: prev <= maxSeq+1
+				r.malformed("seq out of range")
 			}
+			s := prev + 1 + gap
 			e.extra = append(e.extra, s)
 			prev = s
-		}
-		if e.max == ^uint64(0) && k > 0 {
-			r.malformed("causal context seq overflows")
 		}
 		c.nodes = append(c.nodes, e)
 	}

@@ -116,6 +116,12 @@ func (s *ORSet) Merge(o *ORSet) {
 		for _, d := range ds {
 			if !s.cc.contains(d) {
 				s.addDot(m, d)
+			} else if held, ok := s.index[d]; ok && m < held {
+				// One dot under two members only comes from a writer
+				// reusing a seq (or a hostile peer). Pick the smaller
+				// member so replicas still converge.
+				s.removeDot(held, d)
+				s.addDot(m, d)
 			}
 		}
 	}
