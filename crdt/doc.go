@@ -32,7 +32,7 @@
 //	clk := crdt.NewClock(crdt.NodeIDFromBytes([]byte(peerID)), 5*time.Second)
 //
 //	var a, b crdt.LWW
-//	delta := a.Set([]byte("on"), clk.Now(time.Now().UnixNano()))
+//	delta := a.Set([]byte("on"), clk.Now(nowNanos)) // nowNanos: the node's injected clock
 //	wire := crdt.Encode(delta) // gossip this
 //
 //	got, err := crdt.Decode(wire)
