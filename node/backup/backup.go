@@ -155,7 +155,10 @@ func decode(r io.Reader, fn func(Record) error) (int, error) {
 		if string(hdr[:m]) != Magic[:m] {
 			return 0, fmt.Errorf("%w: not a gossipmesh backup (bad magic)", ErrCorrupt)
 		}
-		return 0, readErr("header", err)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, readErr("header", err)
+		}
+		return 0, fmt.Errorf("backup: reading input: %w", err)
 	}
 	if string(hdr[:len(Magic)]) != Magic {
 		return 0, fmt.Errorf("%w: not a gossipmesh backup (bad magic)", ErrCorrupt)
@@ -174,6 +177,16 @@ func decode(r io.Reader, fn func(Record) error) (int, error) {
 	}
 	defer zr.Close()
 	d := &decoder{r: bufio.NewReaderSize(zr, 64<<10), sum: sha256.New()}
+	count, err := d.body(hb, fn)
+	if hb.err != nil {
+		// The input itself failed (network, disk, size limit): that says
+		// nothing about the file, so do not call it corrupt.
+		return count, fmt.Errorf("backup: reading input: %w", hb.err)
+	}
+	return count, err
+}
+
+func (d *decoder) body(hb *holdback, fn func(Record) error) (int, error) {
 	count, err := d.records(fn)
 	if err != nil {
 		return count, err

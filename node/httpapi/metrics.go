@@ -1,0 +1,133 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func (s *server) metricsHandler() http.Handler {
+	own := prometheus.NewRegistry()
+	own.MustRegister(newCollector(s.b))
+	var g prometheus.Gatherers
+	if s.opts.Registry != nil {
+		g = prometheus.Gatherers{s.opts.Registry, own}
+	} else {
+		own.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		g = prometheus.Gatherers{own}
+	}
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// collector reads Backend.Stats and Backend.Status at scrape time. Reading
+// the node's own counters, rather than mirroring them into client_golang
+// counters, keeps the node package free of Prometheus and the figures exact.
+type collector struct {
+	b Backend
+
+	counters     []counterDesc
+	bytesSent    *prometheus.Desc
+	bytesRecv    *prometheus.Desc
+	keys         *prometheus.Desc
+	peers        *prometheus.Desc
+	partKeys     *prometheus.Desc
+	partAgreeing *prometheus.Desc
+	up           *prometheus.Desc
+}
+
+type counterDesc struct {
+	desc *prometheus.Desc
+	get  func(st statsView) uint64
+}
+
+// statsView is the node.Stats fields the collector exports, by name; kept
+// as a func table so adding a counter is one line.
+type statsView = struct {
+	Puts, Gets, DeltasIn, DeltasOut, DeltasInvalid, DeltasDropped uint64
+	SyncSessions, SyncFailures, KeysRepaired, StoreErrors         uint64
+}
+
+const ns = "gossipmesh"
+
+func newCollector(b Backend) *collector {
+	c := &collector{b: b}
+	add := func(name, help string, get func(statsView) uint64) {
+		c.counters = append(c.counters, counterDesc{prometheus.NewDesc(ns+"_"+name, help, nil, nil), get})
+	}
+	add("puts_total", "Local writes (put, delete, incr, set and mv operations).", func(s statsView) uint64 { return s.Puts })
+	add("gets_total", "Local reads.", func(s statsView) uint64 { return s.Gets })
+	add("deltas_in_total", "Valid gossip deltas received.", func(s statsView) uint64 { return s.DeltasIn })
+	add("deltas_out_total", "Gossip deltas published.", func(s statsView) uint64 { return s.DeltasOut })
+	add("deltas_invalid_total", "Gossip or sync input refused by validation.", func(s statsView) uint64 { return s.DeltasInvalid })
+	add("deltas_dropped_total", "Deltas not published because the queue was full (anti-entropy repairs them).", func(s statsView) uint64 { return s.DeltasDropped })
+	add("sync_sessions_total", "Anti-entropy sessions completed, both roles.", func(s statsView) uint64 { return s.SyncSessions })
+	add("sync_failures_total", "Anti-entropy sessions that failed.", func(s statsView) uint64 { return s.SyncFailures })
+	add("keys_repaired_total", "Keys changed by a remote state (gossip or sync).", func(s statsView) uint64 { return s.KeysRepaired })
+	add("store_errors_total", "Local datastore failures.", func(s statsView) uint64 { return s.StoreErrors })
+	c.bytesSent = prometheus.NewDesc(ns+"_bytes_sent_total", "Bytes sent, per protocol.", []string{"protocol"}, nil)
+	c.bytesRecv = prometheus.NewDesc(ns+"_bytes_received_total", "Bytes received, per protocol.", []string{"protocol"}, nil)
+	c.keys = prometheus.NewDesc(ns+"_keys", "Keys held, over all held partitions.", nil, nil)
+	c.peers = prometheus.NewDesc(ns+"_peers", "Connected mesh members.", nil, nil)
+	c.partKeys = prometheus.NewDesc(ns+"_partition_keys", "Keys held, per partition.", []string{"partition"}, nil)
+	c.partAgreeing = prometheus.NewDesc(ns+"_partition_peers_agreeing", "Peers whose last reported root for the partition equals ours.", []string{"partition"}, nil)
+	c.up = prometheus.NewDesc(ns+"_status_up", "1 if the node answered the status query of this scrape.", nil, nil)
+	return c
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.counters {
+		ch <- d.desc
+	}
+	for _, d := range []*prometheus.Desc{c.bytesSent, c.bytesRecv, c.keys, c.peers, c.partKeys, c.partAgreeing, c.up} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.b.Stats()
+	view := statsView{
+		Puts: st.Puts, Gets: st.Gets, DeltasIn: st.DeltasIn, DeltasOut: st.DeltasOut,
+		DeltasInvalid: st.DeltasInvalid, DeltasDropped: st.DeltasDropped,
+		SyncSessions: st.SyncSessions, SyncFailures: st.SyncFailures,
+		KeysRepaired: st.KeysRepaired, StoreErrors: st.StoreErrors,
+	}
+	for _, d := range c.counters {
+		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.get(view)))
+	}
+	perProtocol := func(desc *prometheus.Desc, m map[string]uint64) {
+		protos := make([]string, 0, len(m))
+		for p := range m {
+			protos = append(protos, p)
+		}
+		sort.Strings(protos)
+		for _, p := range protos {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(m[p]), p)
+		}
+	}
+	perProtocol(c.bytesSent, st.BytesSent)
+	perProtocol(c.bytesRecv, st.BytesReceived)
+
+	// Status goes through the node's event loop; a bounded wait keeps a
+	// stuck node from hanging the scrape, and status_up says it happened.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	status, err := c.b.Status(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
+	ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(status.Keys))
+	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(status.Peers))
+	for _, p := range status.Partitions {
+		part := strconv.FormatUint(uint64(p.Partition), 10)
+		ch <- prometheus.MustNewConstMetric(c.partKeys, prometheus.GaugeValue, float64(p.Keys), part)
+		ch <- prometheus.MustNewConstMetric(c.partAgreeing, prometheus.GaugeValue, float64(p.PeersAgreeing), part)
+	}
+}
