@@ -125,8 +125,15 @@ func (c *causalContext) merge(o *causalContext) {
 		if oe.max > e.max {
 			e.max = oe.max
 		}
-		if len(oe.extra) > 0 {
-			e.extra = unionSorted(e.extra, oe.extra)
+		// Extras that continue our max fold in without allocating: the
+		// usual case of a delta carrying a writer's next dot.
+		extra := oe.extra
+		for len(extra) > 0 && extra[0] <= e.max+1 {
+			e.max = max(e.max, extra[0])
+			extra = extra[1:]
+		}
+		if len(extra) > 0 {
+			e.extra = unionSorted(e.extra, extra)
 		}
 		e.compact()
 	}

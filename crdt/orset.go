@@ -24,6 +24,7 @@ func (s *ORSet) Kind() Kind { return KindSet }
 func (s *ORSet) Clone() State {
 	c := &ORSet{cc: s.cc.clone()}
 	if len(s.members) > 0 {
+		s.ensureIndex()
 		c.members = make(map[string][]Dot, len(s.members))
 		for m, ds := range s.members {
 			c.members[m] = slices.Clone(ds)
@@ -40,13 +41,28 @@ func (s *ORSet) Clone() State {
 // a context covering it and the member's previous dots (which it replaces).
 func (s *ORSet) Add(node NodeID, member []byte) *ORSet {
 	d := Dot{Node: node, Seq: s.cc.maxSeq(node) + 1}
-	m := string(member)
-	delta := &ORSet{members: map[string][]Dot{m: {d}}, index: map[Dot]string{d: m}}
-	for _, old := range s.members[m] {
-		delta.cc.add(old)
+	s.ensureIndex()
+	old := s.members[string(member)]
+	var m string
+	if len(old) > 0 {
+		m = s.index[old[0]] // reuse the stored key: no allocation on re-add
+	} else {
+		m = string(member)
+	}
+	delta := &ORSet{members: map[string][]Dot{m: {d}}}
+	for _, od := range old {
+		delta.cc.add(od)
 	}
 	delta.cc.add(d)
-	s.Merge(delta)
+	// Apply directly rather than through Merge: same result (the property
+	// tests check before⊔delta == after), half the map operations.
+	for _, od := range old {
+		delete(s.index, od)
+	}
+	s.initMaps()
+	s.members[m] = append(old[:0], d) // old is ours alone: reuse it
+	s.index[d] = m
+	s.cc.add(d)
 	return delta
 }
 
@@ -55,11 +71,47 @@ func (s *ORSet) Add(node NodeID, member []byte) *ORSet {
 // empty delta.
 func (s *ORSet) Remove(member []byte) *ORSet {
 	delta := &ORSet{}
-	for _, d := range s.members[string(member)] {
-		delta.cc.add(d)
+	old, ok := s.members[string(member)]
+	if !ok {
+		return delta
 	}
-	s.Merge(delta)
+	s.ensureIndex()
+	for _, d := range old {
+		delta.cc.add(d)
+		delete(s.index, d)
+	}
+	delete(s.members, string(member))
 	return delta
+}
+
+// ensureIndex builds the dot index if it is missing. Deltas are born
+// without one (they are merged from far more often than into), so the
+// index is built the first time something is merged into them.
+func (s *ORSet) ensureIndex() {
+	if s.index != nil || len(s.members) == 0 {
+		return
+	}
+	s.index = make(map[Dot]string, len(s.members))
+	for m, ds := range s.members {
+		for _, d := range ds {
+			s.index[d] = m
+		}
+	}
+}
+
+func (s *ORSet) initMaps() {
+	if s.members == nil {
+		s.members = make(map[string][]Dot)
+	}
+	if s.index == nil {
+		s.index = make(map[Dot]string)
+	}
+}
+
+// holds reports whether member m of s carries dot d.
+func (s *ORSet) holds(m string, d Dot) bool {
+	_, ok := slices.BinarySearchFunc(s.members[m], d, compareDots)
+	return ok
 }
 
 // Members returns the members, sorted bytewise.
@@ -91,26 +143,8 @@ func (s *ORSet) Merge(o *ORSet) {
 	if s == o {
 		return
 	}
-	// 1. Drop our dots that o has seen and no longer holds (removed there).
-	//    Walk whichever is smaller: o's context or our dots.
-	if len(s.index) > 0 && !o.cc.empty() {
-		if o.cc.dotCount() < uint64(len(s.index)) {
-			o.cc.forEachDot(func(d Dot) {
-				if m, ok := s.index[d]; ok {
-					if _, held := o.index[d]; !held {
-						s.removeDot(m, d)
-					}
-				}
-			})
-		} else {
-			for d, m := range s.index {
-				if _, held := o.index[d]; !held && o.cc.contains(d) {
-					s.removeDot(m, d)
-				}
-			}
-		}
-	}
-	// 2. Take o's dots that we have never seen. A dot we have seen but do
+	s.ensureIndex()
+	// 1. Take o's dots that we have never seen. A dot we have seen but do
 	//    not hold was removed here, and stays removed.
 	for m, ds := range o.members {
 		for _, d := range ds {
@@ -125,17 +159,31 @@ func (s *ORSet) Merge(o *ORSet) {
 			}
 		}
 	}
+	// 2. Drop our dots that o has seen and no longer holds (removed there).
+	//    (Adding first lets a re-added member keep its slice.)
+	//    Walk whichever is smaller: o's context or our dots.
+	if len(s.index) > 0 && !o.cc.empty() {
+		if o.cc.dotCount() < uint64(len(s.index)) {
+			o.cc.forEachDot(func(d Dot) {
+				if m, ok := s.index[d]; ok && !o.holds(m, d) {
+					s.removeDot(m, d)
+				}
+			})
+		} else {
+			for d, m := range s.index {
+				if o.cc.contains(d) && !o.holds(m, d) {
+					s.removeDot(m, d)
+				}
+			}
+		}
+	}
 	s.cc.merge(&o.cc)
 }
 
+// addDot adds a dot that s does not hold (callers check s.cc or remove it
+// first).
 func (s *ORSet) addDot(m string, d Dot) {
-	if s.members == nil {
-		s.members = make(map[string][]Dot)
-		s.index = make(map[Dot]string)
-	}
-	if _, dup := s.index[d]; dup {
-		return // a dot names one add; a reused seq is a writer bug
-	}
+	s.initMaps()
 	ds := s.members[m]
 	i, _ := slices.BinarySearchFunc(ds, d, compareDots)
 	s.members[m] = slices.Insert(ds, i, d)

@@ -178,6 +178,9 @@ func checkInvariants(t tb, s State) {
 		t.Fatalf("decode/encode not identical")
 	}
 	if o, ok := s.(*ORSet); ok {
+		if o.index == nil {
+			return // a delta; built on first merge into it
+		}
 		n := 0
 		for m, ds := range o.members {
 			if len(ds) == 0 {
