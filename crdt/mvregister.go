@@ -37,11 +37,11 @@ func (r *MVRegister) Write(node NodeID, value []byte) *MVRegister {
 	if v == nil {
 		v = []byte{}
 	}
-	delta := &MVRegister{entries: []mvEntry{{dot: d, value: v}}}
+	dots := make([]Dot, 0, len(r.entries)+1)
 	for _, e := range r.entries {
-		delta.cc.add(e.dot) // the siblings this write supersedes
+		dots = append(dots, e.dot) // the siblings this write supersedes
 	}
-	delta.cc.add(d)
+	delta := &MVRegister{entries: []mvEntry{{dot: d, value: v}}, cc: contextOf(append(dots, d))}
 	r.Merge(delta)
 	return delta
 }
