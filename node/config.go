@@ -7,6 +7,7 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/multiformats/go-multiaddr"
 )
 
@@ -25,6 +26,11 @@ type Config struct {
 	// Identity is the libp2p private key. Default nil: read from
 	// DataDir/identity.key, created there (mode 0600) on first start.
 	Identity crypto.PrivKey
+
+	// Host, when non-nil, is used instead of creating a libp2p host (for
+	// simulated networks such as mocknet); Identity, ListenAddrs and the NAT
+	// options are then ignored. The node closes it on Close. Default nil.
+	Host host.Host
 
 	// Mesh names the mesh; peers of another mesh are refused. Default "default".
 	Mesh string

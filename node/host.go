@@ -81,9 +81,12 @@ func (n *Node) startHost(ctx context.Context, key crypto.PrivKey) error {
 	if !n.cfg.RelayClient {
 		opts = append(opts, libp2p.DisableRelay())
 	}
-	h, err := libp2p.New(opts...)
-	if err != nil {
-		return fmt.Errorf("node: libp2p host: %w", err)
+	h := n.cfg.Host
+	if h == nil {
+		var err error
+		if h, err = libp2p.New(opts...); err != nil {
+			return fmt.Errorf("node: libp2p host: %w", err)
+		}
 	}
 	n.host = h
 	h.Network().Notify(&network.NotifyBundle{

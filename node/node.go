@@ -13,6 +13,7 @@ import (
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 	ds "github.com/ipfs/go-datastore"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
@@ -91,9 +92,11 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.rebuildTrees(ctx); err != nil {
 		return nil, err
 	}
-	key, err := loadIdentity(&n.cfg)
-	if err != nil {
-		return nil, err
+	var key crypto.PrivKey
+	if cfg.Host == nil {
+		if key, err = loadIdentity(&n.cfg); err != nil {
+			return nil, err
+		}
 	}
 	if err := n.startHost(ctx, key); err != nil {
 		return nil, err

@@ -205,7 +205,7 @@ func (n *Node) SyncWith(ctx context.Context, id peer.ID) error {
 	}
 	defer f.close()
 	if err := n.exchangeHello(ctx, f, id); err != nil {
-		s.Reset()
+		endStream(s, err)
 		return err
 	}
 	var sess *antientropy.Session
@@ -235,7 +235,7 @@ func (n *Node) handleSync(s network.Stream) {
 	}
 	defer f.close()
 	if err := n.exchangeHello(ctx, f, id); err != nil {
-		s.Reset()
+		endStream(s, err)
 		return
 	}
 	var sess *antientropy.Session
@@ -283,7 +283,9 @@ func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) error {
 		n.log.Warn("refusing peer from another mesh", "peer", id,
 			"their_mesh", theirs.name, "their_partitions", theirs.partitions,
 			"our_mesh", n.cfg.Mesh, "our_partitions", n.cfg.Partitions)
-		go n.host.Network().ClosePeer(id)
+		// Close the connection a little later, so the peer can still read
+		// our hello and log the refusal on its side too.
+		time.AfterFunc(time.Second, func() { n.host.Network().ClosePeer(id) })
 		return fmt.Errorf("%w: %q with %d partitions", ErrMeshMismatch, theirs.name, theirs.partitions)
 	}
 	n.members.join(id, theirs.roots)
@@ -392,4 +394,14 @@ func (n *Node) mergeRecords(tx *txn, recs []antientropy.Record) error {
 		}
 	}
 	return nil
+}
+
+// endStream ends a stream after a failed handshake: a refused peer gets a
+// clean close so it can read why; anything else is reset.
+func endStream(s network.Stream, err error) {
+	if errors.Is(err, ErrMeshMismatch) {
+		_ = s.Close()
+		return
+	}
+	_ = s.Reset()
 }
