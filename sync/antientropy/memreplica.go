@@ -56,6 +56,12 @@ func (m *MemReplica) Load(p uint32, states map[string][]byte) {
 	m.parts[p] = &memPart{tree: t, states: states}
 }
 
+// LoadTree replaces partition p with states and a tree already built over
+// them (the caller vouches that they agree).
+func (m *MemReplica) LoadTree(p uint32, states map[string][]byte, t *merkle.Tree) {
+	m.parts[p] = &memPart{tree: t, states: states}
+}
+
 // Set overwrites a key's state (no merge), holding p if needed.
 func (m *MemReplica) Set(p uint32, key, state []byte) {
 	m.Hold(p)

@@ -26,8 +26,9 @@
 // digest = 40 bytes) plus the key bytes rounded up to a malloc size class,
 // plus about 3 bytes of bucket and interior-node overhead (2^b buckets of 24
 // bytes and 2^(b+1) interior nodes of 24 bytes, about one bucket per 16 keys),
-// plus slice slack of up to 2x in recently grown buckets. For 32-byte keys
-// that is about 80 to 110 bytes per key: about 100 MB for a million keys.
+// plus spare bucket capacity (an eighth plus two entries per bucket after a
+// build or resize, up to 2x in buckets grown since). For 32-byte keys that is
+// about 90 to 130 bytes per key: about 100 MB for a million keys.
 //
 // # Example
 //

@@ -92,14 +92,17 @@ func compareEntry(a, b Entry) int {
 // of duplicate keys wins). all is reused as backing storage.
 func (t *Tree) reset(b uint, all []Entry) {
 	nb := 1 << b
-	counts := make([]int, nb+1)
+	sizes := make([]int, nb)
 	for i := range all {
-		counts[bucketOf(all[i].KeyHash, b)+1]++
+		sizes[bucketOf(all[i].KeyHash, b)]++
 	}
-	for i := 1; i <= nb; i++ {
-		counts[i] += counts[i-1]
+	// Bucket i occupies sorted[counts[i] : counts[i]+sizes[i]], followed by a
+	// little spare capacity so that inserts rarely reallocate a bucket.
+	counts := make([]int, nb+1)
+	for i, n := range sizes {
+		counts[i+1] = counts[i] + n + 2 + n/8
 	}
-	sorted := make([]Entry, len(all))
+	sorted := make([]Entry, counts[nb])
 	next := slices.Clone(counts[:nb])
 	for _, e := range all {
 		i := bucketOf(e.KeyHash, b)
@@ -111,7 +114,7 @@ func (t *Tree) reset(b uint, all []Entry) {
 	t.seg = make([]segNode, 2*nb)
 	t.n = 0
 	for i := range nb {
-		es := sorted[counts[i]:counts[i+1]:counts[i+1]]
+		es := sorted[counts[i] : counts[i]+sizes[i] : counts[i+1]]
 		slices.SortStableFunc(es, compareEntry)
 		// Drop duplicate keys, keeping the last one given.
 		out := es[:0]
