@@ -1,0 +1,161 @@
+package simulations
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	"github.com/multiformats/go-multiaddr"
+)
+
+// simNet is the simulated network: go-libp2p's mocknet with a fixed,
+// seed-drawn topology. A mocknet link is the ability to connect; only
+// neighbours in the topology are linked, so a node can reach the rest of the
+// mesh only through them, as on a real sparse overlay.
+//
+// mocknet's UnlinkPeers leaves existing connections working, so cutting an
+// edge both unlinks and disconnects it. The methods are called by the run's
+// controller goroutine only.
+type simNet struct {
+	mn        mocknet.Mocknet
+	neighbors [][]int
+	ids       []peer.ID
+	addrs     []multiaddr.Multiaddr
+	up        []bool
+	cut       map[[2]int]bool // edges cut by the current partition
+}
+
+// newSimNet draws the topology: a ring (so the graph is connected) plus
+// random chords until every node has about degree neighbours.
+func newSimNet(n, degree int, opts mocknet.LinkOptions, rng *rand.Rand) *simNet {
+	s := &simNet{
+		mn:        mocknet.New(),
+		neighbors: make([][]int, n),
+		ids:       make([]peer.ID, n),
+		addrs:     make([]multiaddr.Multiaddr, n),
+		up:        make([]bool, n),
+		cut:       map[[2]int]bool{},
+	}
+	s.mn.SetLinkDefaults(opts)
+	adj := make([]map[int]bool, n)
+	for i := range adj {
+		adj[i] = map[int]bool{}
+	}
+	add := func(a, b int) {
+		if a != b {
+			adj[a][b], adj[b][a] = true, true
+		}
+	}
+	if n > 1 {
+		for i := range n {
+			add(i, (i+1)%n)
+		}
+	}
+	degree = min(degree, n-1)
+	for i := range n {
+		for tries := 0; len(adj[i]) < degree && tries < 4*n; tries++ {
+			add(i, rng.IntN(n))
+		}
+	}
+	for i := range n {
+		for j := range n {
+			if adj[i][j] {
+				s.neighbors[i] = append(s.neighbors[i], j)
+			}
+		}
+	}
+	return s
+}
+
+func edge(a, b int) [2]int {
+	if a > b {
+		a, b = b, a
+	}
+	return [2]int{a, b}
+}
+
+// linked reports whether a and b can talk now: both up, neighbours, not cut.
+func (s *simNet) linked(a, b int) bool {
+	return s.up[a] && s.up[b] && !s.cut[edge(a, b)]
+}
+
+// addHost brings node i's host up with its fixed key and address and links
+// it to its reachable neighbours. The node closes the host.
+func (s *simNet) addHost(i int, key crypto.PrivKey) (host.Host, error) {
+	if s.addrs[i] == nil {
+		// 100::/64 is the IPv6 discard prefix: the address is only a name
+		// inside mocknet and can never be routed anywhere.
+		s.addrs[i] = multiaddr.StringCast(fmt.Sprintf("/ip6/100::%x/tcp/4242", i+1))
+	}
+	h, err := s.mn.AddPeer(key, s.addrs[i])
+	if err != nil {
+		return nil, fmt.Errorf("simulations: mocknet peer %d: %w", i, err)
+	}
+	s.ids[i] = h.ID()
+	s.up[i] = true
+	for _, j := range s.neighbors[i] {
+		if s.linked(i, j) {
+			if _, err := s.mn.LinkPeers(s.ids[i], s.ids[j]); err != nil {
+				return nil, fmt.Errorf("simulations: link %d-%d: %w", i, j, err)
+			}
+		}
+	}
+	return h, nil
+}
+
+// removeHost unlinks a node that is going down, so nobody can dial it.
+func (s *simNet) removeHost(i int) {
+	for _, j := range s.neighbors[i] {
+		if s.linked(i, j) {
+			_ = s.mn.UnlinkPeers(s.ids[i], s.ids[j])
+		}
+	}
+	s.up[i] = false
+}
+
+// partition cuts every edge between different groups.
+func (s *simNet) partition(groups [][]int) {
+	side := map[int]int{}
+	for g, members := range groups {
+		for _, i := range members {
+			side[i] = g
+		}
+	}
+	for i, ns := range s.neighbors {
+		for _, j := range ns {
+			if i < j && side[i] != side[j] {
+				if s.linked(i, j) {
+					_ = s.mn.UnlinkPeers(s.ids[i], s.ids[j])
+					_ = s.mn.DisconnectPeers(s.ids[i], s.ids[j])
+					_ = s.mn.DisconnectPeers(s.ids[j], s.ids[i])
+				}
+				s.cut[edge(i, j)] = true
+			}
+		}
+	}
+}
+
+// heal relinks every cut edge and returns the edges whose ends are up, for
+// the caller to reconnect.
+func (s *simNet) heal() [][2]int {
+	var out [][2]int
+	for e := range s.cut {
+		delete(s.cut, e)
+		if s.linked(e[0], e[1]) {
+			if _, err := s.mn.LinkPeers(s.ids[e[0]], s.ids[e[1]]); err == nil {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// p2pAddr is node i's address with /p2p/<peer ID>, for node.Connect.
+func (s *simNet) p2pAddr(i int) multiaddr.Multiaddr {
+	return s.addrs[i].Encapsulate(multiaddr.StringCast("/p2p/" + s.ids[i].String()))
+}
+
+func (s *simNet) close() error { return s.mn.Close() }

@@ -1,0 +1,185 @@
+package simulations
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// EventKind is the kind of one fault-schedule event.
+type EventKind uint8
+
+const (
+	EvPartition EventKind = iota + 1 // split the links into Groups
+	EvHeal                           // restore every link cut by a partition
+	EvCrash                          // stop Node; its store is kept
+	EvRestart                        // start Node again on its kept store
+	EvJoin                           // start Node for the first time
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EvPartition:
+		return "partition"
+	case EvHeal:
+		return "heal"
+	case EvCrash:
+		return "crash"
+	case EvRestart:
+		return "restart"
+	case EvJoin:
+		return "join"
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// Event is one scheduled fault or membership change.
+type Event struct {
+	At     time.Duration
+	Kind   EventKind
+	Node   int     // EvCrash, EvRestart, EvJoin
+	Groups [][]int // EvPartition: node indexes per side
+}
+
+func (e Event) String() string {
+	switch e.Kind {
+	case EvPartition:
+		sizes := make([]int, len(e.Groups))
+		for i, g := range e.Groups {
+			sizes[i] = len(g)
+		}
+		return fmt.Sprintf("%v partition %v", e.At.Round(time.Millisecond), sizes)
+	case EvHeal:
+		return fmt.Sprintf("%v heal", e.At.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%v %s node %d", e.At.Round(time.Millisecond), e.Kind, e.Node)
+}
+
+// Plan is what a scenario decides before the run starts: who is up at the
+// start, the fault schedule, and the network and clock conditions. It is
+// drawn from the seed alone.
+type Plan struct {
+	Scenario string
+	Initial  []int           // nodes started at time 0
+	Events   []Event         // sorted by At
+	Skew     []time.Duration // per node, added to its physical clock
+	Loss     float64         // probability of losing a gossip message per hop, and of an anti-entropy session being reset
+	Latency  time.Duration   // per link, one way
+	// Bandwidth per link in bytes per second; 0 means unlimited.
+	Bandwidth float64
+}
+
+// Scenarios lists the scenario names meshsim accepts, in a stable order.
+func Scenarios() []string {
+	return []string{"steady", "partition-heal", "churn", "late-joiner", "clock-skew", "lossy", "sharded"}
+}
+
+// MakePlan draws the plan of scenario name for n nodes and a workload of
+// length d. It fails with ErrUnknownScenario or, for "sharded", with
+// ErrNeedsPlacement.
+func MakePlan(name string, n int, d time.Duration, rng *rand.Rand) (Plan, error) {
+	p := Plan{Scenario: name, Skew: make([]time.Duration, n), Latency: 2 * time.Millisecond}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	p.Initial = all
+	at := func(frac float64) time.Duration { return time.Duration(frac * float64(d)) }
+	switch name {
+	case "steady":
+	case "partition-heal":
+		// Two sides of random membership. Writes go on through both sides
+		// for most of the run; the heal is the last thing that happens, so
+		// the convergence time is the repair time of the partition.
+		perm := rng.Perm(n)
+		half := n / 2
+		p.Events = []Event{
+			{At: at(0.15), Kind: EvPartition, Groups: [][]int{sorted(perm[:half]), sorted(perm[half:])}},
+			{At: d, Kind: EvHeal},
+		}
+	case "churn":
+		// A fifth of the nodes (at least one) crash at random times and come
+		// back on their kept store 10-30 % of the run later; every restart
+		// is done by 90 % of the run.
+		k := max(1, n/5)
+		for _, i := range rng.Perm(n)[:k] {
+			down := at(0.1 + 0.5*rng.Float64())
+			up := down + at(0.1+0.2*rng.Float64())
+			p.Events = append(p.Events, Event{At: down, Kind: EvCrash, Node: i}, Event{At: up, Kind: EvRestart, Node: i})
+		}
+	case "late-joiner":
+		// A fifth of the nodes (at least one) start only after 60-90 % of
+		// the writes are done, and must catch up by anti-entropy.
+		k := max(1, n/5)
+		late := rng.Perm(n)[:k]
+		p.Initial = nil
+		for i := range n {
+			if !slices.Contains(late, i) {
+				p.Initial = append(p.Initial, i)
+			}
+		}
+		for _, i := range late {
+			p.Events = append(p.Events, Event{At: at(0.6 + 0.3*rng.Float64()), Kind: EvJoin, Node: i})
+		}
+	case "clock-skew":
+		// Physical clocks spread over +-20 s, inside the default 1 min drift
+		// limit, so timestamps are accepted but last-writer-wins follows
+		// the HLC, not real time.
+		for i := range p.Skew {
+			p.Skew[i] = time.Duration((rng.Float64()*2 - 1) * float64(20*time.Second))
+		}
+	case "lossy":
+		p.Loss = 0.10
+		p.Latency = 10 * time.Millisecond
+	case "sharded":
+		return Plan{}, fmt.Errorf("sharded: %w: the node package holds every partition (R = 0) and has no replication factor to set", ErrNeedsPlacement)
+	default:
+		return Plan{}, fmt.Errorf("%w: %q (have %v)", ErrUnknownScenario, name, Scenarios())
+	}
+	slices.SortStableFunc(p.Events, func(a, b Event) int { return int(a.At - b.At) })
+	return p, nil
+}
+
+// Eligible returns a function telling which nodes are up at offset t, as the
+// plan schedules it; the workload sends ops only to those.
+func (p Plan) Eligible(n int) func(time.Duration) []int {
+	return func(t time.Duration) []int {
+		up := make([]bool, n)
+		for _, i := range p.Initial {
+			up[i] = true
+		}
+		for _, e := range p.Events {
+			if e.At > t {
+				break
+			}
+			switch e.Kind {
+			case EvCrash:
+				up[e.Node] = false
+			case EvRestart, EvJoin:
+				up[e.Node] = true
+			}
+		}
+		var out []int
+		for i, u := range up {
+			if u {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+}
+
+// LastFault is the offset of the last scheduled event (0 when none).
+func (p Plan) LastFault() time.Duration {
+	if len(p.Events) == 0 {
+		return 0
+	}
+	return p.Events[len(p.Events)-1].At
+}
+
+func sorted(s []int) []int {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,72 @@
+package simulations
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// testSeed is the seed of the scenario tests; MESHSIM_SEED overrides it to
+// replay or explore.
+func testSeed(t *testing.T) int64 {
+	if s := os.Getenv("MESHSIM_SEED"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("MESHSIM_SEED: %v", err)
+		}
+		return v
+	}
+	return 1
+}
+
+func runScenario(t *testing.T, name string) {
+	seed := testSeed(t)
+	t.Logf("scenario %s, seed %d (replay: MESHSIM_SEED=%d or meshsim --scenario %s --nodes 10 --seed %d)", name, seed, seed, name, seed)
+	cfg := DefaultConfig()
+	cfg.Scenario = name
+	cfg.Nodes = 10
+	cfg.Seed = seed
+	cfg.Duration = 2 * time.Second
+	cfg.Workload.Rate = 150
+	if testing.Verbose() {
+		cfg.Progress = tWriter{t}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if errors.Is(err, ErrNeedsPlacement) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	t.Logf("converged=%v in %d ms, acked %d, lost %d, unexplained %d, unchecked members %d, bytes %d, wall %d ms",
+		res.Converged, res.ConvergenceMS, res.AckedWrites, res.LostWrites, res.ModelErrors, res.Unchecked, res.BytesSent, res.WallMS)
+	for _, v := range res.Violations {
+		t.Log(v)
+	}
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res.AckedWrites == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p[:len(p)-1]))
+	return len(p), nil
+}
+
+func TestSteady(t *testing.T)        { runScenario(t, "steady") }
+func TestPartitionHeal(t *testing.T) { runScenario(t, "partition-heal") }
+func TestChurn(t *testing.T)         { runScenario(t, "churn") }
+func TestLateJoiner(t *testing.T)    { runScenario(t, "late-joiner") }
+func TestClockSkew(t *testing.T)     { runScenario(t, "clock-skew") }
+func TestLossy(t *testing.T)         { runScenario(t, "lossy") }
+func TestSharded(t *testing.T)       { runScenario(t, "sharded") }
