@@ -146,16 +146,20 @@ func (s *ORSet) Merge(o *ORSet) {
 	s.ensureIndex()
 	// 1. Take o's dots that we have never seen. A dot we have seen but do
 	//    not hold was removed here, and stays removed.
+	var contested []Dot // held by both sides under different members
 	for m, ds := range o.members {
 		for _, d := range ds {
 			if !s.cc.contains(d) {
 				s.addDot(m, d)
-			} else if held, ok := s.index[d]; ok && m < held {
+			} else if held, ok := s.index[d]; ok && m != held {
 				// One dot under two members only comes from a writer
-				// reusing a seq (or a hostile peer). Pick the smaller
-				// member so replicas still converge.
-				s.removeDot(held, d)
-				s.addDot(m, d)
+				// reusing a seq (or a hostile peer). Keep it under the
+				// smaller member so replicas still converge.
+				contested = append(contested, d)
+				if m < held {
+					s.removeDot(held, d)
+					s.addDot(m, d)
+				}
 			}
 		}
 	}
@@ -165,13 +169,13 @@ func (s *ORSet) Merge(o *ORSet) {
 	if len(s.index) > 0 && !o.cc.empty() {
 		if o.cc.dotCount() < uint64(len(s.index)) {
 			o.cc.forEachDot(func(d Dot) {
-				if m, ok := s.index[d]; ok && !o.holds(m, d) {
+				if m, ok := s.index[d]; ok && !o.holds(m, d) && !slices.Contains(contested, d) {
 					s.removeDot(m, d)
 				}
 			})
 		} else {
 			for d, m := range s.index {
-				if o.cc.contains(d) && !o.holds(m, d) {
+				if o.cc.contains(d) && !o.holds(m, d) && !slices.Contains(contested, d) {
 					s.removeDot(m, d)
 				}
 			}
