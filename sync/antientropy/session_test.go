@@ -220,7 +220,8 @@ func TestRapidConverge(t *testing.T) {
 			parts = append(parts, p)
 			a.Hold(p)
 			b.Hold(p)
-			keys := rapid.SliceOfNDistinct(rapid.StringN(0, 6, -1), 0, 400, rapid.ID).Draw(t, "keys")
+			n := rapid.IntRange(0, 600).Draw(t, "n")
+			keys := rapid.SliceOfNDistinct(rapid.StringN(0, 6, -1), n, n, rapid.ID).Draw(t, "keys")
 			for _, k := range keys {
 				v := rapid.SliceOfN(rapid.Byte(), 0, 3).Draw(t, "v")
 				switch rapid.IntRange(0, 3).Draw(t, "where") {
