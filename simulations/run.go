@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	gosync "sync"
 	"time"
 
@@ -42,11 +43,15 @@ type Result struct {
 	Messages     uint64 `json:"messages"`
 	LostMessages uint64 `json:"lost_messages"` // dropped by the loss model
 
-	Faults         int   `json:"faults"`
-	DurationMS     int64 `json:"duration_ms"`
-	SyncIntervalMS int64 `json:"sync_interval_ms"`
-	WallMS         int64 `json:"wall_ms"`
-	PeakRSSBytes   int64 `json:"peak_rss_bytes,omitempty"`
+	OpP50MS float64 `json:"op_p50_ms"` // latency of acknowledged ops
+	OpP99MS float64 `json:"op_p99_ms"`
+	OpMaxMS float64 `json:"op_max_ms"`
+
+	Faults         int    `json:"faults"`
+	DurationMS     int64  `json:"duration_ms"`
+	SyncIntervalMS int64  `json:"sync_interval_ms"`
+	WallMS         int64  `json:"wall_ms"`
+	PeakRSSBytes   int64  `json:"peak_rss_bytes,omitempty"`
 	Error          string `json:"error,omitempty"`
 
 	// Series is the sampled time series, for CSV and plots.
@@ -64,6 +69,8 @@ func (r *Result) Err() error {
 	}
 	return nil
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func linkOptions(p Plan) mocknet.LinkOptions {
 	return mocknet.LinkOptions{Latency: p.Latency, Bandwidth: p.Bandwidth}
@@ -135,7 +142,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	smp := newSampler(r.c, cfg.SampleEvery, r.t0)
 	go smp.loop(ctx)
 	r.startWorkers(ctx)
-	if err := r.play(ctx); err != nil {
+	stopTicker := r.tickProgress()
+	err = r.play(ctx)
+	stopTicker()
+	if err != nil {
 		smp.stop()
 		return nil, err
 	}
@@ -188,9 +198,40 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.SyncBytes += s.meter.bytes[classSync].Load()
 		res.LostMessages += s.meter.lost.Load()
 	}
+	p50, p99, pmax := latencies(r.history)
+	res.OpP50MS, res.OpP99MS, res.OpMaxMS = ms(p50), ms(p99), ms(pmax)
 	res.WallMS = time.Since(wall).Milliseconds()
 	res.PeakRSSBytes = peakRSS()
 	return res, nil
+}
+
+// tickProgress reports the workload's progress every second until the
+// returned function is called.
+func (r *run) tickProgress() (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			r.mu.Lock()
+			faults := r.faults
+			r.mu.Unlock()
+			due := sort.Search(len(r.ops), func(i int) bool { return r.ops[i].At > r.since() })
+			r.progress("t=%v %d/%d ops sent, %d/%d faults, %d/%d nodes up",
+				r.since().Round(100*time.Millisecond), due, len(r.ops), faults, len(r.plan.Events), len(r.c.upNodes()), len(r.c.nodes))
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // startInitial starts the nodes that are up at time 0 and connects the
@@ -295,6 +336,8 @@ func (r *run) play(ctx context.Context) error {
 
 func (r *run) apply(ctx context.Context, e Event) error {
 	r.progress("t=%v %v", r.since().Round(time.Millisecond), e)
+	began := time.Now()
+	defer func() { r.progress("  %v took %v", e.Kind, time.Since(began).Round(time.Millisecond)) }()
 	switch e.Kind {
 	case EvPartition:
 		r.c.net.partition(e.Groups)
@@ -318,7 +361,10 @@ func (r *run) apply(ctx context.Context, e Event) error {
 		r.c.dialNeighbors(ctx, e.Node, nil)
 	}
 	r.mu.Lock()
-	r.lastFault = r.since()
+	// The fault's time is when it began to be applied (a heal relinks
+	// everything first, then redials), so repair done while redialling
+	// counts towards the convergence time.
+	r.lastFault = began.Sub(r.t0)
 	r.faults++
 	r.mu.Unlock()
 	return nil
@@ -371,4 +417,20 @@ func (r *run) execute(ctx context.Context, s *simNode, op *Op) {
 		rec.Stamp, rec.StampOK = ts, ok
 		rec.StampExact = ok && op.Kind == OpPut && !deleted && string(val) == op.Value
 	}
+}
+
+// latencies returns the median, 99th percentile and maximum time an
+// acknowledged op took.
+func latencies(history []Record) (p50, p99, maxd time.Duration) {
+	var ds []time.Duration
+	for _, r := range history {
+		if r.Outcome == Acked {
+			ds = append(ds, r.End-r.Start)
+		}
+	}
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], ds[len(ds)*99/100], ds[len(ds)-1]
 }

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gossipmesh/gossipmesh/simulations"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailed      = 1 // not converged, or writes lost
+	exitUnavailable = 2 // bad usage, or a scenario/backend not built yet
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// summary is printed when no run took place, so the last stdout line is
+// JSON in every case.
+type summary struct {
+	Scenario  string `json:"scenario"`
+	Nodes     int    `json:"nodes"`
+	Seed      int64  `json:"seed"`
+	Converged bool   `json:"converged"`
+	Skipped   bool   `json:"skipped"`
+	Error     string `json:"error"`
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg := simulations.DefaultConfig()
+	fs := flag.NewFlagSet("meshsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "scenario: "+strings.Join(simulations.Scenarios(), ", "))
+	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of nodes")
+	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the topology, identities, faults and workload")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long the workload runs (faults happen inside it)")
+	fs.Float64Var(&cfg.Workload.Rate, "rate", 200, "operations per second over the whole mesh")
+	fs.IntVar(&cfg.Workload.Keys, "keys", 64, "distinct keys per CRDT kind")
+	fs.Float64Var(&cfg.Workload.Zipf, "zipf", 0, "key skew: 0 uniform, or a Zipf exponent > 1")
+	fs.IntVar(&cfg.Partitions, "partitions", cfg.Partitions, "partition count P")
+	fs.DurationVar(&cfg.SyncInterval, "sync-interval", cfg.SyncInterval, "mean anti-entropy interval of the nodes")
+	fs.IntVar(&cfg.Degree, "degree", cfg.Degree, "topology neighbours per node")
+	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "how long to wait for convergence after the last fault and write")
+	out := fs.String("out", "", "directory for series.csv, converged.png and bytes.png")
+	backend := fs.String("backend", "mocknet", "mocknet (in process) or docker (real meshd containers)")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	verbose := fs.Bool("v", false, "node logs (warnings and up) on stderr")
+	if err := fs.Parse(args); err != nil {
+		return exitUnavailable
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "meshsim: unexpected argument %q\n", fs.Arg(0))
+		return exitUnavailable
+	}
+	unavailable := func(err error) int {
+		fmt.Fprintf(stderr, "meshsim: %v\n", err)
+		printJSON(stdout, summary{Scenario: cfg.Scenario, Nodes: cfg.Nodes, Seed: cfg.Seed, Skipped: true, Error: err.Error()})
+		return exitUnavailable
+	}
+	switch *backend {
+	case "mocknet":
+	case "docker":
+		return unavailable(errors.New("--backend docker: not implemented yet"))
+	default:
+		return unavailable(fmt.Errorf("--backend %q: want mocknet or docker", *backend))
+	}
+	if !*quiet {
+		cfg.Progress = stderr
+	}
+	if *verbose {
+		cfg.NodeLogger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := simulations.Run(ctx, cfg)
+	if err != nil {
+		if errors.Is(err, simulations.ErrNeedsPlacement) || errors.Is(err, simulations.ErrUnknownScenario) || errors.Is(err, simulations.ErrInvalidConfig) {
+			return unavailable(err)
+		}
+		fmt.Fprintf(stderr, "meshsim: %v\n", err)
+		printJSON(stdout, summary{Scenario: cfg.Scenario, Nodes: cfg.Nodes, Seed: cfg.Seed, Error: err.Error()})
+		return exitFailed
+	}
+	if *out != "" {
+		start := time.Now()
+		if err := simulations.WriteOutputs(*out, res); err != nil {
+			fmt.Fprintf(stderr, "meshsim: writing %s: %v\n", *out, err)
+			res.Error = strings.TrimPrefix(res.Error+"; ", "; ") + "outputs: " + err.Error()
+		} else if !*quiet {
+			fmt.Fprintf(stderr, "meshsim: wrote series.csv, converged.png, bytes.png to %s in %v\n", *out, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	for _, v := range res.Violations {
+		fmt.Fprintf(stderr, "meshsim: violation: %s\n", v)
+	}
+	printJSON(stdout, res)
+	if err := res.Err(); err != nil {
+		fmt.Fprintf(stderr, "meshsim: FAIL: %v\n", err)
+		return exitFailed
+	}
+	if !*quiet {
+		fmt.Fprintf(stderr, "meshsim: OK: converged in %d ms after quiescence, %d acknowledged writes, none lost\n", res.ConvergenceMS, res.AckedWrites)
+	}
+	return exitOK
+}
+
+func printJSON(w io.Writer, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(fmt.Sprintf(`{"error":%q}`, err.Error()))
+	}
+	fmt.Fprintln(w, string(b))
+}
