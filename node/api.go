@@ -252,6 +252,7 @@ func (n *Node) MergeStates(ctx context.Context, recs []StateRecord) error {
 		decoded[i] = s
 	}
 	return n.do(ctx, func(tx *txn) error {
+		tx.durable = true // a restore is acknowledged to its caller
 		for i, r := range recs {
 			if _, err := tx.mergeRemote(r.Key, decoded[i]); err != nil {
 				return err

@@ -37,6 +37,8 @@ func (n *Node) startGossip() error {
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMaxMessageSize(n.cfg.MaxValueBytes+n.cfg.MaxKeyBytes+4096),
+		pubsub.WithValidateQueueSize(4096),
+		pubsub.WithPeerOutboundQueueSize(4096),
 	)
 	if err != nil {
 		return fmt.Errorf("node: gossipsub: %w", err)
@@ -55,7 +57,9 @@ func (n *Node) startGossip() error {
 		if err != nil {
 			return fmt.Errorf("node: join %s: %w", name, err)
 		}
-		sub, err := t.Subscribe()
+		// A deep buffer: GossipSub drops messages for a subscriber that falls
+		// behind, and a burst of writes must not cost a wait for anti-entropy.
+		sub, err := t.Subscribe(pubsub.WithBufferSize(8192))
 		if err != nil {
 			return fmt.Errorf("node: subscribe %s: %w", name, err)
 		}

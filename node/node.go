@@ -36,6 +36,7 @@ type Node struct {
 	topics   []*pubsub.Topic // by partition; nil when the partition is not held or gossip is off
 
 	reqs    chan *request
+	syncq   chan syncWait
 	publish chan outgoing
 	closing chan struct{}
 	ctx     context.Context // cancelled on Close
@@ -74,6 +75,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		log:     cfg.Logger,
 		meshID:  meshID(cfg.Mesh, cfg.Partitions),
 		reqs:    make(chan *request, 4*maxBatch),
+		syncq:   make(chan syncWait, 64),
 		publish: make(chan outgoing, 4096),
 		closing: make(chan struct{}),
 	}
@@ -106,8 +108,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.startGossip(); err != nil {
 		return nil, err
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.loop()
+	go n.syncer()
 	n.startSync()
 	if err := n.startDiscovery(ctx); err != nil {
 		return nil, err
@@ -181,12 +184,15 @@ func (n *Node) do(ctx context.Context, apply func(tx *txn) error) error {
 }
 
 // loop is the only goroutine that touches the clock and the Merkle trees. It
-// drains the request queue into batches so concurrent writers share a sync.
+// drains the request queue into batches, writes each batch to the store and
+// hands it to the syncer, then goes on with the next batch while the WAL
+// sync is in flight: concurrent writers share one fsync (group commit), and
+// the fsync overlaps the next batch's work.
 func (n *Node) loop() {
 	defer n.wg.Done()
-	batch := make([]*request, 0, maxBatch)
+	defer close(n.syncq)
 	for {
-		batch = batch[:0]
+		batch := make([]*request, 0, 16)
 		select {
 		case r := <-n.reqs:
 			batch = append(batch, r)
@@ -211,11 +217,19 @@ func (n *Node) drainClosed() {
 	for {
 		select {
 		case r := <-n.reqs:
-			r.done <- ErrClosed
+			if r.done != nil {
+				r.done <- ErrClosed
+			}
 		default:
 			return
 		}
 	}
+}
+
+// syncWait is a written batch whose callers wait for the WAL sync.
+type syncWait struct {
+	reqs []*request
+	errs []error
 }
 
 func (n *Node) runBatch(batch []*request) {
@@ -234,10 +248,55 @@ func (n *Node) runBatch(batch []*request) {
 		}
 	} else {
 		n.afterCommit(tx)
+		if tx.durable {
+			n.syncq <- syncWait{reqs: batch, errs: errs}
+			return
+		}
 	}
+	ack(batch, errs)
+}
+
+func ack(batch []*request, errs []error) {
 	for i, r := range batch {
 		if r.done != nil {
 			r.done <- errs[i]
+		}
+	}
+}
+
+// syncer makes written batches durable and acknowledges them. It takes every
+// batch waiting at once, so one fsync covers them all.
+func (n *Node) syncer() {
+	defer n.wg.Done()
+	for w := range n.syncq {
+		waits := []syncWait{w}
+	more:
+		for {
+			select {
+			case w, ok := <-n.syncq:
+				if !ok {
+					break more
+				}
+				waits = append(waits, w)
+			default:
+				break more
+			}
+		}
+		err := n.store.Sync(n.ctx, ds.NewKey(statePrefix))
+		if err != nil {
+			err = fmt.Errorf("%w: sync: %v", ErrStore, err)
+			n.log.Error("store sync failed; writes not acknowledged", "err", err)
+			n.stats.storeErrors.Add(1)
+		}
+		for _, w := range waits {
+			if err != nil {
+				for i := range w.errs {
+					if w.errs[i] == nil {
+						w.errs[i] = err
+					}
+				}
+			}
+			ack(w.reqs, w.errs)
 		}
 	}
 }
@@ -297,3 +356,11 @@ func (n *Node) rebuildTrees(ctx context.Context) error {
 func meshID(mesh string, partitions int) [8]byte {
 	return sha8(fmt.Sprintf("gossipmesh/mesh/v1\x00%s\x00%d", mesh, partitions))
 }
+
+// Host is the node's libp2p host, for embedders that run their own
+// protocols beside the mesh.
+func (n *Node) Host() host.Host { return n.host }
+
+// PubSub is the node's GossipSub instance; a host carries only one, so
+// embedders that need their own topics join them here.
+func (n *Node) PubSub() *pubsub.PubSub { return n.ps }

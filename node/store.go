@@ -50,11 +50,12 @@ func openStore(cfg *Config) (ds.Batching, bool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrStore, err)
 	}
-	// go-ds-pebble writes with pebble.NoSync by default, which loses
-	// acknowledged writes on power loss or kill -9. Every commit here is
-	// synced; the node's event loop groups concurrent writers into one batch
-	// so one fsync acknowledges many writes (group commit).
-	store, err := pebbleds.NewDatastore(dir, pebbleds.WithPebbleWriteOptions(pebble.Sync))
+	// Batches are written without sync; a batch holding a write that is
+	// acknowledged to a caller is followed by Sync, which syncs pebble's WAL
+	// and with it every earlier batch (see txn.commit). States merged from
+	// peers need no fsync of their own: anti-entropy restores them after a
+	// crash, and not syncing them keeps gossip latency off the disk.
+	store, err := pebbleds.NewDatastore(dir, pebbleds.WithPebbleWriteOptions(pebble.NoSync))
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: open %s: %v", ErrStore, dir, err)
 	}

@@ -17,7 +17,7 @@ type txn struct {
 	staged  map[string]*change
 	order   []*change
 	remote  bool // set while applying changes received from peers
-	deleted map[string]bool
+	durable bool // the batch holds an acknowledged write: sync before acking
 }
 
 // change is the new state of one key within a batch.
@@ -64,6 +64,9 @@ func (tx *txn) stage(key []byte, s crdt.State, delta crdt.State, stamp crdt.Time
 		tx.order = append(tx.order, c)
 	}
 	c.state, c.encoded, c.drop, c.remote = s, nil, false, tx.remote
+	if !tx.remote {
+		tx.durable = true
+	}
 	c.stamp = stamp
 	if delta != nil {
 		if c.delta == nil {

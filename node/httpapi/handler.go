@@ -35,6 +35,11 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Logger receives server-side failures (5xx). Default slog.Default().
 	Logger *slog.Logger
+	// Done, when closed, ends every open watch stream (with "event: end").
+	// Close it before http.Server.Shutdown, which otherwise waits for those
+	// never-ending requests. Default nil: watches end only with the client
+	// or the node.
+	Done <-chan struct{}
 }
 
 // DefaultMaxBodyBytes is the default Options.MaxBodyBytes.

@@ -87,6 +87,20 @@ func TestWatch(t *testing.T) {
 	}
 }
 
+func TestWatchEndsOnDone(t *testing.T) {
+	done := make(chan struct{})
+	e := newEnv(t, httpapi.Options{Done: done})
+	res, err := e.srv.Client().Get(e.srv.URL + "/v1/watch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	close(done)
+	if ev := readEvent(t, bufio.NewScanner(res.Body)); ev.name != "end" {
+		t.Fatalf("event %q, want end", ev.name)
+	}
+}
+
 func TestWatchClientGoneReleasesWatch(t *testing.T) {
 	e := newEnv(t, httpapi.Options{})
 	res, err := e.srv.Client().Get(e.srv.URL + "/v1/watch")
