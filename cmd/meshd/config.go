@@ -1,0 +1,258 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/gossipmesh/gossipmesh/node"
+	"github.com/multiformats/go-multiaddr"
+)
+
+// errUsage marks bad flags or a bad config file: exit status 2.
+var errUsage = errors.New("meshd: bad usage")
+
+func usagef(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
+
+// settings is everything meshd can be told, by flag or by config file. The
+// TOML keys are the flag names, so one page of docs covers both.
+type settings struct {
+	Data          string        `toml:"data"`
+	Listen        []string      `toml:"listen"`
+	API           string        `toml:"api"`
+	Bootstrap     []string      `toml:"bootstrap"`
+	Mesh          string        `toml:"mesh"`
+	SwarmKey      string        `toml:"swarm-key"`
+	MDNS          bool          `toml:"mdns"`
+	Memory        bool          `toml:"memory"`
+	Partitions    int           `toml:"partitions"`
+	APITokenFile  string        `toml:"api-token-file"`
+	LogFormat     string        `toml:"log-format"`
+	LogLevel      string        `toml:"log-level"`
+	SyncInterval  time.Duration `toml:"sync-interval"`
+	MaxValueBytes int           `toml:"max-value-bytes"`
+}
+
+func defaultSettings() settings {
+	d := node.DefaultConfig()
+	listen := make([]string, len(d.ListenAddrs))
+	for i, a := range d.ListenAddrs {
+		listen[i] = a.String()
+	}
+	return settings{
+		Data: d.DataDir, Listen: listen, API: "127.0.0.1:7700", Mesh: d.Mesh,
+		MDNS: d.MDNS, Partitions: d.Partitions, LogFormat: "text", LogLevel: "info",
+		SyncInterval: d.SyncInterval, MaxValueBytes: d.MaxValueBytes,
+	}
+}
+
+// listFlag is a repeatable string flag. The first use on the command line
+// replaces the default (or the file's list) rather than appending to it.
+type listFlag struct {
+	v   *[]string
+	set bool
+}
+
+func (l *listFlag) String() string {
+	if l.v == nil {
+		return ""
+	}
+	return strings.Join(*l.v, ",")
+}
+
+func (l *listFlag) Set(s string) error {
+	if !l.set {
+		*l.v, l.set = nil, true
+	}
+	*l.v = append(*l.v, s)
+	return nil
+}
+
+// flagSet declares meshd's flags over s.
+func flagSet(s *settings, configFile *string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("meshd", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(configFile, "config", "", "TOML config `file`; its keys are these flag names, and flags given override it")
+	fs.StringVar(&s.Data, "data", s.Data, "`dir`ectory for the store and the node identity")
+	fs.Var(&listFlag{v: &s.Listen}, "listen", "libp2p listen `multiaddr` (repeatable; default TCP and QUIC on all interfaces)")
+	fs.StringVar(&s.API, "api", s.API, "HTTP API address `host:port` (port 0 picks one)")
+	fs.Var(&listFlag{v: &s.Bootstrap}, "bootstrap", "bootstrap peer `multiaddr` with /p2p/PEERID (repeatable)")
+	fs.StringVar(&s.Mesh, "mesh", s.Mesh, "mesh `name`; peers of other meshes are refused")
+	fs.StringVar(&s.SwarmKey, "swarm-key", s.SwarmKey, "pre-shared swarm key `file` for a private mesh")
+	fs.BoolVar(&s.MDNS, "mdns", s.MDNS, "discover peers on the LAN with mDNS")
+	fs.BoolVar(&s.Memory, "memory", s.Memory, "keep everything in memory (no disk, fresh identity)")
+	fs.IntVar(&s.Partitions, "partitions", s.Partitions, "partition `count`, fixed for the life of the mesh")
+	fs.StringVar(&s.APITokenFile, "api-token-file", s.APITokenFile, "`file` holding a bearer token the HTTP API will require")
+	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json")
+	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log level: debug, info, warn or error")
+	fs.DurationVar(&s.SyncInterval, "sync-interval", s.SyncInterval, "mean `time` between anti-entropy rounds")
+	fs.IntVar(&s.MaxValueBytes, "max-value-bytes", s.MaxValueBytes, "largest value accepted, in `bytes`")
+	return fs
+}
+
+// loadSettings parses args over the defaults, with a config file (when
+// --config names one) between the two: defaults < file < flags.
+func loadSettings(args []string, helpOut io.Writer) (settings, error) {
+	// Pass 1 finds --config only; pass 2 applies the file, then the flags
+	// again so that they win.
+	var configFile string
+	probe := defaultSettings()
+	fs := flagSet(&probe, &configFile, io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			flagSet(&probe, &configFile, helpOut).PrintDefaults()
+			return settings{}, err
+		}
+		return settings{}, usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return settings{}, usagef("unexpected argument %q (meshd takes only flags)", fs.Arg(0))
+	}
+	s := defaultSettings()
+	if configFile != "" {
+		if err := readConfigFile(configFile, &s); err != nil {
+			return settings{}, err
+		}
+	}
+	if err := flagSet(&s, &configFile, io.Discard).Parse(args); err != nil {
+		return settings{}, usagef("%v", err)
+	}
+	return s, s.validate()
+}
+
+// readConfigFile decodes a TOML file over s, refusing keys it does not
+// know: a misspelt key silently ignored is a setting silently lost.
+func readConfigFile(path string, s *settings) error {
+	md, err := toml.DecodeFile(path, s)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return usagef("config %s: line %d: %s", path, perr.Position.Line, perr.Message)
+		}
+		return usagef("config %s: %v", path, err)
+	}
+	if undec := md.Undecoded(); len(undec) > 0 {
+		keys := make([]string, len(undec))
+		for i, k := range undec {
+			keys[i] = k.String()
+		}
+		sort.Strings(keys)
+		return usagef("config %s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+func (s *settings) validate() error {
+	switch {
+	case s.Partitions < 1 || s.Partitions > 1<<16:
+		return usagef("--partitions must be in [1, 65536], got %d", s.Partitions)
+	case s.Mesh == "":
+		return usagef("--mesh must not be empty")
+	case s.API == "":
+		return usagef("--api must not be empty")
+	case !s.Memory && s.Data == "":
+		return usagef("--data must not be empty (or use --memory)")
+	case s.LogFormat != "text" && s.LogFormat != "json":
+		return usagef("--log-format must be text or json, got %q", s.LogFormat)
+	case s.SyncInterval <= 0:
+		return usagef("--sync-interval must be positive")
+	case s.MaxValueBytes <= 0:
+		return usagef("--max-value-bytes must be positive")
+	}
+	if _, err := parseLevel(s.LogLevel); err != nil {
+		return err
+	}
+	if _, err := parseAddrs("--listen", s.Listen); err != nil {
+		return err
+	}
+	if _, err := parseAddrs("--bootstrap", s.Bootstrap); err != nil {
+		return err
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, usagef("--log-level must be debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}
+
+func parseAddrs(flagName string, ss []string) ([]multiaddr.Multiaddr, error) {
+	out := make([]multiaddr.Multiaddr, 0, len(ss))
+	for _, s := range ss {
+		a, err := multiaddr.NewMultiaddr(s)
+		if err != nil {
+			return nil, usagef("%s %q: %v", flagName, s, err)
+		}
+		if flagName == "--bootstrap" {
+			if _, err := a.ValueForProtocol(multiaddr.P_P2P); err != nil {
+				return nil, usagef("%s %q: must end in /p2p/PEERID", flagName, s)
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// nodeConfig turns validated settings into a node.Config.
+func (s *settings) nodeConfig(logger *slog.Logger) (node.Config, error) {
+	cfg := node.DefaultConfig()
+	cfg.DataDir = s.Data
+	cfg.Memory = s.Memory
+	cfg.Mesh = s.Mesh
+	cfg.Partitions = s.Partitions
+	cfg.MDNS = s.MDNS
+	cfg.SyncInterval = s.SyncInterval
+	cfg.MaxValueBytes = s.MaxValueBytes
+	cfg.Logger = logger
+	var err error
+	if cfg.ListenAddrs, err = parseAddrs("--listen", s.Listen); err != nil {
+		return cfg, err
+	}
+	if cfg.Bootstrap, err = parseAddrs("--bootstrap", s.Bootstrap); err != nil {
+		return cfg, err
+	}
+	if s.SwarmKey != "" {
+		// node.Config has no pre-shared key yet; refusing beats starting an
+		// open node the operator believes is private.
+		return cfg, usagef("--swarm-key: private meshes are not supported yet by this build")
+	}
+	return cfg, nil
+}
+
+// readToken reads --api-token-file; an empty file is refused, since it
+// would silently turn authentication off.
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usagef("--api-token-file: %v", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", usagef("--api-token-file %s is empty", path)
+	}
+	return tok, nil
+}
+
+func newLogger(s *settings, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(s.LogLevel) // validated
+	opts := &slog.HandlerOptions{Level: level}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

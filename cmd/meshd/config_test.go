@@ -1,0 +1,120 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "meshd.toml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := loadSettings(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Data != "./meshdata" || s.API != "127.0.0.1:7700" || !s.MDNS || s.Memory || s.Mesh != "default" || len(s.Listen) != 2 {
+		t.Fatalf("defaults = %+v", s)
+	}
+}
+
+func TestFlagsOverrideFile(t *testing.T) {
+	cfg := writeFile(t, `
+data = "/from/file"
+api = "127.0.0.1:9000"
+mesh = "plant-7"
+mdns = false
+listen = ["/ip4/127.0.0.1/tcp/4001"]
+bootstrap = ["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWGRUVh6ZKXaVtHvD2wR3Bf1oMMSEbqWPnU8Xr6S3ChqPk"]
+sync-interval = "3s"
+log-format = "json"
+`)
+	s, err := loadSettings([]string{"--config", cfg, "--api", "127.0.0.1:9100", "--listen", "/ip4/127.0.0.1/tcp/5001", "--listen", "/ip4/127.0.0.1/tcp/5002"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Data != "/from/file" || s.Mesh != "plant-7" || s.MDNS || s.LogFormat != "json" || s.SyncInterval != 3*time.Second {
+		t.Errorf("file values lost: %+v", s)
+	}
+	if s.API != "127.0.0.1:9100" {
+		t.Errorf("--api did not override the file: %q", s.API)
+	}
+	// A list flag replaces the file's list rather than adding to it.
+	if !slices.Equal(s.Listen, []string{"/ip4/127.0.0.1/tcp/5001", "/ip4/127.0.0.1/tcp/5002"}) {
+		t.Errorf("listen = %v", s.Listen)
+	}
+	if len(s.Bootstrap) != 1 {
+		t.Errorf("bootstrap from file = %v", s.Bootstrap)
+	}
+	// --mdns=true on the command line beats mdns = false in the file.
+	s, err = loadSettings([]string{"--mdns=true", "--config", cfg}, nil)
+	if err != nil || !s.MDNS {
+		t.Errorf("--mdns=true over file: %v, %v", s.MDNS, err)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	for name, tc := range map[string]struct {
+		file string
+		args []string
+		want string
+	}{
+		"bad toml":      {file: "data = \n", want: "line 1"},
+		"unknown key":   {file: "data = \"x\"\nlisten-port = 4001\n", want: "unknown key listen-port"},
+		"wrong type":    {file: "partitions = \"many\"\n", want: "partitions"},
+		"missing file":  {args: []string{"--config", "/nonexistent/meshd.toml"}, want: "no such file"},
+		"bad flag":      {args: []string{"--nope"}, want: "flag provided but not defined: -nope"},
+		"bad bool":      {args: []string{"--mdns=maybe"}, want: "mdns"},
+		"stray arg":     {args: []string{"serve"}, want: `unexpected argument "serve"`},
+		"bad listen":    {args: []string{"--listen", "tcp://0.0.0.0:1"}, want: "--listen"},
+		"no p2p":        {args: []string{"--bootstrap", "/ip4/127.0.0.1/tcp/1"}, want: "/p2p/PEERID"},
+		"log format":    {args: []string{"--log-format", "xml"}, want: "--log-format"},
+		"log level":     {args: []string{"--log-level", "loud"}, want: "--log-level"},
+		"partitions":    {args: []string{"--partitions", "0"}, want: "--partitions"},
+		"file bad list": {file: "listen = [\"nope\"]\n", want: "--listen"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append([]string{"--config", writeFile(t, tc.file)}, args...)
+			}
+			_, err := loadSettings(args, nil)
+			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v; want a usage error containing %q", err, tc.want)
+			}
+			if line := oneLine(err); strings.Contains(line, "\n") || !strings.HasPrefix(line, "meshd: ") {
+				t.Fatalf("message %q is not one meshd: line", line)
+			}
+		})
+	}
+}
+
+func TestTokenFile(t *testing.T) {
+	if _, err := readToken(writeFile(t, "  \n")); !errors.Is(err, errUsage) {
+		t.Errorf("empty token file: %v", err)
+	}
+	if tok, err := readToken(writeFile(t, "s3cret\n")); err != nil || tok != "s3cret" {
+		t.Errorf("token = %q, %v", tok, err)
+	}
+}
+
+func TestSwarmKeyRefusedClearly(t *testing.T) {
+	s, err := loadSettings([]string{"--swarm-key", "/etc/meshd/swarm.key"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.nodeConfig(nil); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "not supported yet") {
+		t.Fatalf("err = %v", err)
+	}
+}
