@@ -54,6 +54,11 @@ func (s *server) restore(w http.ResponseWriter, r *http.Request) {
 		}
 		return s.b.MergeStates(r.Context(), recs)
 	})
+	if err != nil && statusOf(err) == http.StatusInternalServerError && r.Context().Err() == nil {
+		// The file verified, so a refusal from the node means a record it
+		// will not take (a state it cannot decode): the input's fault.
+		err = badRequest("backup holds a record this node refuses: %v", err)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -199,6 +199,20 @@ func TestBackupRestore(t *testing.T) {
 	capped.want(capped.do("POST", "/v1/restore", file), 413)
 }
 
+func TestRestoreRefusedRecord(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := backup.Write(&buf, func(yield func(backup.Record, error) bool) {
+		yield(backup.Record{Key: []byte("k"), State: []byte("not a state")}, nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, httpapi.Options{})
+	r := e.want(e.do("POST", "/v1/restore", buf.Bytes()), 400)
+	if !strings.Contains(string(r.body), "refuses") {
+		t.Fatalf("body %s", r.body)
+	}
+}
+
 func TestBackupError(t *testing.T) {
 	e := newEnv(t, httpapi.Options{})
 	e.fake.Err = node.ErrClosed
