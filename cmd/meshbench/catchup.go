@@ -78,11 +78,17 @@ func runCatchup(args []string) error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	took := time.Since(start)
-	var synced uint64
-	for _, b := range fresh.Stats().BytesReceived {
-		synced += b
+	// Byte counts are booked when a session ends, just after the roots match.
+	for fresh.Stats().SyncSessions == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
-	fmt.Printf("fresh node reached an equal root in %v (%.0f keys/s), %d bytes received\n",
+	var synced uint64
+	for _, n := range []*node.Node{src, fresh} {
+		for _, b := range n.Stats().BytesSent {
+			synced += b
+		}
+	}
+	fmt.Printf("fresh node reached an equal root in %v (%.0f keys/s), %d bytes sent both ways\n",
 		took.Round(time.Millisecond), float64(*keys)/took.Seconds(), synced)
 	return printJSON(catchupResult{
 		Keys: *keys, ValueBytes: *valueBytes,
