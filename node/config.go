@@ -8,6 +8,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 )
 
@@ -81,6 +82,31 @@ type Config struct {
 	// the node converges by anti-entropy alone. Default false.
 	DisableGossip bool
 
+	// Security settings; see security.go. SwarmKey or SwarmKeyFile make the
+	// mesh private (libp2p pnet, "/key/swarm/psk/1.0.0/" format): peers
+	// without the same key cannot connect. QUIC cannot carry a pre-shared
+	// key, so with one the node listens on TCP only. Default none.
+	SwarmKey     []byte
+	SwarmKeyFile string
+	// AllowPeers and AllowlistFile (one peer ID a line, # comments), when
+	// either is set, admit only the listed peers. Default: everyone.
+	AllowPeers    []peer.ID
+	AllowlistFile string
+	// MaxInvalidInputs is how many invalid messages (gossip or sync) a peer
+	// may send within a minute before it is disconnected and blocked for
+	// BlockDuration. Default 10; negative never blocks.
+	MaxInvalidInputs int
+	// BlockDuration is how long a peer that sent too much invalid input is
+	// refused. Default 10 minutes.
+	BlockDuration time.Duration
+	// MaxSyncSessionsPerPeer caps concurrent inbound anti-entropy sessions
+	// from one peer; more are reset. Default 2.
+	MaxSyncSessionsPerPeer int
+	// EncryptionKeyFile, when set, seals every stored value with
+	// XChaCha20-Poly1305 under the 32-byte key in that file (64 hex
+	// characters). Default "" (values stored in the clear).
+	EncryptionKeyFile string
+
 	// Now is the physical clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the node's logs. Default slog.Default().
@@ -107,7 +133,11 @@ func DefaultConfig() Config {
 		SyncTimeout:    time.Minute,
 		CompressAbove:  1024,
 		Now:            time.Now,
-		Logger:         slog.Default(),
+
+		MaxInvalidInputs:       10,
+		BlockDuration:          10 * time.Minute,
+		MaxSyncSessionsPerPeer: 2,
+		Logger:                 slog.Default(),
 	}
 }
 
@@ -138,6 +168,10 @@ func (c *Config) validate() error {
 		return bad("SyncTimeout must be positive")
 	case c.CompressAbove < 0:
 		return bad("CompressAbove must not be negative")
+	case c.SwarmKeyFile != "" && len(c.SwarmKey) > 0:
+		return bad("set SwarmKey or SwarmKeyFile, not both")
+	case c.BlockDuration < 0:
+		return bad("BlockDuration must not be negative")
 	}
 	if c.Now == nil {
 		c.Now = time.Now
