@@ -91,7 +91,11 @@ func (n *Node) startHost(ctx context.Context, key crypto.PrivKey) error {
 	n.host = h
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
-			n.onConnected(c.RemotePeer())
+			// The dialer starts the session; if both ends did, a fresh
+			// node would receive everything twice.
+			if c.Stat().Direction == network.DirOutbound {
+				n.onConnected(c.RemotePeer())
+			}
 		},
 		DisconnectedF: func(net network.Network, c network.Conn) {
 			if net.Connectedness(c.RemotePeer()) != network.Connected {

@@ -79,7 +79,7 @@ func runCatchup(args []string) error {
 	}
 	took := time.Since(start)
 	// Byte counts are booked when a session ends, just after the roots match.
-	for fresh.Stats().SyncSessions == 0 && time.Now().Before(deadline) {
+	for src.Stats().SyncSessions+fresh.Stats().SyncSessions < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	var synced uint64
