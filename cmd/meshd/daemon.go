@@ -20,6 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
+// forceExit ends the process on a second stop signal; a variable so the
+// test can see it called without dying.
+var forceExit = os.Exit
+
 // shutdownGrace bounds how long in-flight API requests may take to finish
 // once a stop signal arrives.
 const shutdownGrace = 10 * time.Second
@@ -141,7 +145,7 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	go func() {
 		sig := <-sigs
 		logger.Warn("second signal, exiting now", "signal", sig.String())
-		os.Exit(1)
+		forceExit(1)
 	}()
 	close(done) // ends watch streams so Shutdown need not wait on them
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

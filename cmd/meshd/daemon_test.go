@@ -76,3 +76,23 @@ func TestRunBusyAPIPort(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", c, stderr.String())
 	}
 }
+
+func TestSecondSignalForcesExit(t *testing.T) {
+	forced := make(chan int, 1)
+	forceExit = func(code int) { forced <- code }
+	t.Cleanup(func() { forceExit = os.Exit })
+	sigs := make(chan os.Signal, 2)
+	// Both signals queued up front: the first starts the shutdown, the
+	// second is taken by the watcher started before the shutdown begins.
+	sigs <- syscall.SIGINT
+	sigs <- syscall.SIGINT
+	go run([]string{"--memory", "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--mdns=false", "--log-level", "error"}, io.Discard, io.Discard, sigs)
+	select {
+	case code := <-forced:
+		if code != 1 {
+			t.Fatalf("forced exit %d, want 1", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("second signal did not force the exit")
+	}
+}
