@@ -222,3 +222,29 @@ func TestRestoreBatchesAndRefusesCorrupt(t *testing.T) {
 		}
 	}
 }
+
+type failingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, f.err
+	}
+	return n, err
+}
+
+// An input that fails (network, disk, size limit) is reported as that
+// failure, not as a corrupt file.
+func TestInputErrorIsNotCorruption(t *testing.T) {
+	data := encode(t, sampleRecords(5, rand.New(rand.NewPCG(10, 11))))
+	boom := errors.New("connection reset")
+	for _, cut := range []int{2, len(data) / 2} {
+		_, err := Verify(&failingReader{r: bytes.NewReader(data[:cut]), err: boom})
+		if !errors.Is(err, boom) || errors.Is(err, ErrCorrupt) {
+			t.Errorf("cut %d: err = %v, want the input's error", cut, err)
+		}
+	}
+}
