@@ -32,6 +32,8 @@ type settings struct {
 	Bootstrap     []string      `toml:"bootstrap"`
 	Mesh          string        `toml:"mesh"`
 	SwarmKey      string        `toml:"swarm-key"`
+	Allowlist     string        `toml:"allowlist"`
+	EncryptionKey string        `toml:"encryption-key-file"`
 	MDNS          bool          `toml:"mdns"`
 	Memory        bool          `toml:"memory"`
 	Partitions    int           `toml:"partitions"`
@@ -88,6 +90,8 @@ func flagSet(s *settings, configFile *string, out io.Writer) *flag.FlagSet {
 	fs.Var(&listFlag{v: &s.Bootstrap}, "bootstrap", "bootstrap peer `multiaddr` with /p2p/PEERID (repeatable)")
 	fs.StringVar(&s.Mesh, "mesh", s.Mesh, "mesh `name`; peers of other meshes are refused")
 	fs.StringVar(&s.SwarmKey, "swarm-key", s.SwarmKey, "pre-shared swarm key `file` for a private mesh")
+	fs.StringVar(&s.Allowlist, "allowlist", s.Allowlist, "`file` of peer IDs (one a line, # comments); only they may connect")
+	fs.StringVar(&s.EncryptionKey, "encryption-key-file", s.EncryptionKey, "`file` with a 32-byte key (64 hex characters) to encrypt stored values")
 	fs.BoolVar(&s.MDNS, "mdns", s.MDNS, "discover peers on the LAN with mDNS")
 	fs.BoolVar(&s.Memory, "memory", s.Memory, "keep everything in memory (no disk, fresh identity)")
 	fs.IntVar(&s.Partitions, "partitions", s.Partitions, "partition `count`, fixed for the life of the mesh")
@@ -223,11 +227,11 @@ func (s *settings) nodeConfig(logger *slog.Logger) (node.Config, error) {
 	if cfg.Bootstrap, err = parseAddrs("--bootstrap", s.Bootstrap); err != nil {
 		return cfg, err
 	}
-	if s.SwarmKey != "" {
-		// node.Config has no pre-shared key yet; refusing beats starting an
-		// open node the operator believes is private.
-		return cfg, usagef("--swarm-key: private meshes are not supported yet by this build")
-	}
+	// The node reads and checks these files itself (node.ErrInvalidConfig,
+	// exit 2), so there is one parser for each format.
+	cfg.SwarmKeyFile = s.SwarmKey
+	cfg.AllowlistFile = s.Allowlist
+	cfg.EncryptionKeyFile = s.EncryptionKey
 	return cfg, nil
 }
 

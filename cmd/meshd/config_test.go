@@ -109,12 +109,17 @@ func TestTokenFile(t *testing.T) {
 	}
 }
 
-func TestSwarmKeyRefusedClearly(t *testing.T) {
-	s, err := loadSettings([]string{"--swarm-key", "/etc/meshd/swarm.key"}, nil)
+func TestSecurityFilesReachNodeConfig(t *testing.T) {
+	cfgFile := writeFile(t, "allowlist = \"/etc/meshd/peers\"\n")
+	s, err := loadSettings([]string{"--config", cfgFile, "--swarm-key", "/etc/meshd/swarm.key", "--encryption-key-file", "/etc/meshd/at-rest.key"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.nodeConfig(nil); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "not supported yet") {
-		t.Fatalf("err = %v", err)
+	cfg, err := s.nodeConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SwarmKeyFile != "/etc/meshd/swarm.key" || cfg.AllowlistFile != "/etc/meshd/peers" || cfg.EncryptionKeyFile != "/etc/meshd/at-rest.key" {
+		t.Fatalf("node config: swarm %q, allowlist %q, encryption %q", cfg.SwarmKeyFile, cfg.AllowlistFile, cfg.EncryptionKeyFile)
 	}
 }

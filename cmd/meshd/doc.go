@@ -4,8 +4,10 @@
 //
 //	meshd [--data DIR] [--listen MULTIADDR]... [--api HOST:PORT]
 //	      [--bootstrap MULTIADDR/p2p/PEERID]... [--mesh NAME] [--config FILE]
-//	      [--swarm-key FILE] [--mdns=true|false] [--memory] [--partitions N]
-//	      [--api-token-file FILE] [--log-format text|json] [--log-level LEVEL]
+//	      [--swarm-key FILE] [--allowlist FILE] [--encryption-key-file FILE]
+//	      [--mdns=true|false] [--memory] [--partitions N] [--api-token-file FILE]
+//	      [--sync-interval D] [--max-value-bytes N]
+//	      [--log-format text|json] [--log-level debug|info|warn|error]
 //
 // Settings come from the defaults, then the --config TOML file, then the
 // flags given: later wins. The file's keys are the flag names, and unknown
