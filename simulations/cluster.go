@@ -42,6 +42,7 @@ type cluster struct {
 	nodes []*simNode
 	loss  *lossModel
 	log   *slog.Logger
+	dials gosync.WaitGroup // background dials, waited for by closeAll
 }
 
 func newCluster(cfg Config, plan Plan, rng *rand.Rand) *cluster {
@@ -108,19 +109,31 @@ func (c *cluster) start(ctx context.Context, i int) error {
 	return nil
 }
 
-// dialNeighbors makes node i connect to each reachable neighbour. Both ends
-// then remember each other and redial after a drop.
+// dialNeighbors makes node i connect to each reachable neighbour and waits
+// for the dials (libp2p's Connect returns after identify). Both ends then
+// remember each other and redial after a drop.
 func (c *cluster) dialNeighbors(ctx context.Context, i int, only func(j int) bool) {
 	n := c.nodes[i].current()
 	if n == nil {
 		return
 	}
+	var targets []int
 	for _, j := range c.net.neighbors[i] {
-		if !c.net.linked(i, j) || (only != nil && !only(j)) {
-			continue
+		if c.net.linked(i, j) && (only == nil || only(j)) {
+			targets = append(targets, j)
 		}
-		c.connect(ctx, i, j)
 	}
+	parallel(len(targets), func(k int) { c.connect(ctx, i, targets[k]) })
+}
+
+// dialAsync dials in the background, so a heal or restart does not hold
+// up the fault schedule while libp2p identifies the new connections.
+func (c *cluster) dialAsync(ctx context.Context, pairs [][2]int) {
+	c.dials.Add(1)
+	go func() {
+		defer c.dials.Done()
+		parallel(len(pairs), func(k int) { c.connect(ctx, pairs[k][0], pairs[k][1]) })
+	}()
 }
 
 func (c *cluster) connect(ctx context.Context, i, j int) {
@@ -153,6 +166,7 @@ func (c *cluster) crash(i int) error {
 }
 
 func (c *cluster) closeAll() {
+	c.dials.Wait()
 	for i, s := range c.nodes {
 		if s.current() != nil {
 			if err := c.crash(i); err != nil {

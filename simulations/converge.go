@@ -42,22 +42,28 @@ func (r *run) awaitConvergence(ctx context.Context, quiet time.Duration) (time.D
 	defer tick.Stop()
 	lastReport := time.Now()
 	for {
+		roots := make([]string, len(r.c.nodes))
+		// Ask every node at once: a sequential scan of a large, busy mesh
+		// takes long enough to blur the convergence time.
+		parallel(len(r.c.nodes), func(i int) {
+			if n := r.c.nodes[i].current(); n != nil {
+				if rs, err := rootsOf(ctx, n); err == nil {
+					roots[i] = rs
+				}
+			}
+		})
+		// The scan's end, not its start, is when every answer was in: the
+		// reported time is an upper bound by at most one scan.
 		at := r.since()
 		agree, total, down := 0, len(r.c.nodes), 0
 		counts := map[string]int{}
-		for _, s := range r.c.nodes {
-			n := s.current()
-			if n == nil {
+		for _, rs := range roots {
+			if rs == "" {
 				down++
 				continue
 			}
-			roots, err := rootsOf(ctx, n)
-			if err != nil {
-				down++
-				continue
-			}
-			counts[roots]++
-			agree = max(agree, counts[roots])
+			counts[rs]++
+			agree = max(agree, counts[rs])
 		}
 		if down == 0 && agree == total {
 			return at, nil

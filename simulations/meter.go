@@ -94,7 +94,7 @@ var (
 )
 
 func (h *meteredHost) wrap(s network.Stream, outbound bool) network.Stream {
-	ms := &meteredStream{Stream: s, h: h, class: classOf(s.Protocol())}
+	ms := &meteredStream{Stream: s, h: h, class: classOf(s.Protocol()), buf: newSendBuf()}
 	if outbound && ms.class == classSync && h.loss.drop() {
 		ms.resetAfter = 1
 	}
@@ -121,15 +121,42 @@ type meteredStream struct {
 	network.Stream
 	h          *meteredHost
 	class      int
+	buf        *sendBuf
 	writes     int // Write calls so far; a stream is written by one goroutine
 	resetAfter int // > 0: reset the stream on this Write call
+}
+
+func (s *meteredStream) Close() error {
+	err := s.buf.flush()
+	if cerr := s.Stream.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *meteredStream) CloseWrite() error {
+	err := s.buf.flush()
+	if cerr := s.Stream.CloseWrite(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *meteredStream) Reset() error {
+	s.buf.abort(network.ErrReset)
+	return s.Stream.Reset()
+}
+
+func (s *meteredStream) ResetWithError(code network.StreamErrorCode) error {
+	s.buf.abort(network.ErrReset)
+	return s.Stream.ResetWithError(code)
 }
 
 func (s *meteredStream) Write(p []byte) (int, error) {
 	s.writes++
 	if s.resetAfter > 0 && s.writes > s.resetAfter {
 		s.h.m.lost.Add(1)
-		s.Stream.Reset()
+		s.Reset()
 		return 0, network.ErrReset
 	}
 	out := p
@@ -141,12 +168,11 @@ func (s *meteredStream) Write(p []byte) (int, error) {
 			return len(p), nil // the whole RPC was lost in the network
 		}
 	}
-	n, err := s.Stream.Write(out)
-	s.h.m.msgs[s.class].Add(1)
-	s.h.m.bytes[s.class].Add(uint64(n))
-	if err != nil {
+	if err := s.buf.push(s.Stream, out); err != nil {
 		return 0, err
 	}
+	s.h.m.msgs[s.class].Add(1)
+	s.h.m.bytes[s.class].Add(uint64(len(out)))
 	return len(p), nil
 }
 

@@ -3,6 +3,7 @@ package simulations
 import (
 	"fmt"
 	"math/rand/v2"
+	gosync "sync"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -116,7 +117,10 @@ func (s *simNet) removeHost(i int) {
 	s.up[i] = false
 }
 
-// partition cuts every edge between different groups.
+// partition cuts every edge between different groups. All links go first,
+// so no new connection can cross the cut; then the existing connections are
+// closed, in parallel, since closing a busy mocknet connection waits for
+// its streams to drain.
 func (s *simNet) partition(groups [][]int) {
 	side := map[int]int{}
 	for g, members := range groups {
@@ -124,18 +128,41 @@ func (s *simNet) partition(groups [][]int) {
 			side[i] = g
 		}
 	}
+	var cut [][2]int
 	for i, ns := range s.neighbors {
 		for _, j := range ns {
 			if i < j && side[i] != side[j] {
 				if s.linked(i, j) {
 					_ = s.mn.UnlinkPeers(s.ids[i], s.ids[j])
-					_ = s.mn.DisconnectPeers(s.ids[i], s.ids[j])
-					_ = s.mn.DisconnectPeers(s.ids[j], s.ids[i])
+					cut = append(cut, edge(i, j))
 				}
 				s.cut[edge(i, j)] = true
 			}
 		}
 	}
+	parallel(len(cut), func(k int) {
+		a, b := s.ids[cut[k][0]], s.ids[cut[k][1]]
+		_ = s.mn.DisconnectPeers(a, b)
+		_ = s.mn.DisconnectPeers(b, a)
+	})
+}
+
+// maxParallel bounds the goroutines of one parallel call.
+const maxParallel = 32
+
+// parallel runs f(0..n-1) on up to maxParallel goroutines and waits.
+func parallel(n int, f func(i int)) {
+	var wg gosync.WaitGroup
+	sem := make(chan struct{}, maxParallel)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }
 
 // heal relinks every cut edge and returns the edges whose ends are up, for

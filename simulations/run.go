@@ -344,12 +344,14 @@ func (r *run) apply(ctx context.Context, e Event) error {
 	case EvHeal:
 		edges := r.c.net.heal()
 		slices.SortFunc(edges, func(a, b [2]int) int { return a[0]*len(r.c.nodes) + a[1] - b[0]*len(r.c.nodes) - b[1] })
-		for _, ed := range edges {
-			// The nodes' own redial backoff may have grown during the
-			// partition; a real network's peers would retry too, so the
-			// harness reconnects the healed links at once.
-			r.c.connect(ctx, ed[1], ed[0])
+		// The nodes' own redial backoff may have grown during the
+		// partition; a real network's peers would retry too, so the
+		// harness reconnects the healed links at once.
+		pairs := make([][2]int, len(edges))
+		for k, ed := range edges {
+			pairs[k] = [2]int{ed[1], ed[0]}
 		}
+		r.c.dialAsync(ctx, pairs)
 	case EvCrash:
 		if err := r.c.crash(e.Node); err != nil {
 			r.progress("node %d close: %v", e.Node, err)
@@ -358,7 +360,13 @@ func (r *run) apply(ctx context.Context, e Event) error {
 		if err := r.c.start(ctx, e.Node); err != nil {
 			return err
 		}
-		r.c.dialNeighbors(ctx, e.Node, nil)
+		var pairs [][2]int
+		for _, j := range r.c.net.neighbors[e.Node] {
+			if r.c.net.linked(e.Node, j) {
+				pairs = append(pairs, [2]int{e.Node, j})
+			}
+		}
+		r.c.dialAsync(ctx, pairs)
 	}
 	r.mu.Lock()
 	// The fault's time is when it began to be applied (a heal relinks

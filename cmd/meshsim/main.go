@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	backend := fs.String("backend", "mocknet", "mocknet (in process) or docker (real meshd containers)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	verbose := fs.Bool("v", false, "node logs (warnings and up) on stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return exitUnavailable
 	}
@@ -84,6 +86,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg.NodeLogger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return unavailable(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return unavailable(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := simulations.Run(ctx, cfg)
