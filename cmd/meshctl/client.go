@@ -53,9 +53,14 @@ func newClient(api, token string, hc *http.Client) (*client, error) {
 	return &client{base: strings.TrimRight(base, "/"), addr: api, token: token, http: hc}, nil
 }
 
-// keyPath escapes a key for a {key...} route. PathEscape keeps nothing
-// ambiguous: "/" becomes %2F, which the server decodes back.
+// keyPath escapes a key for a {key...} route. PathEscape turns "/" into
+// %2F, so no part of a key looks like a path segment to clean; the keys "."
+// and ".." are still dot segments that clients and servers resolve away, so
+// their dots are escaped too.
 func keyPath(route string, key string) string {
+	if key == "." || key == ".." {
+		return route + strings.ReplaceAll(key, ".", "%2E")
+	}
 	return route + url.PathEscape(key)
 }
 
