@@ -104,9 +104,9 @@ func (a *app) rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&a.api, "api", "127.0.0.1:7700", "meshd API address, HOST:PORT")
+	f.StringVar(&a.api, "api", envOr("MESHCTL_API", "127.0.0.1:7700"), "meshd API address, HOST:PORT (env MESHCTL_API)")
 	f.BoolVar(&a.jsonOut, "json", false, "print JSON instead of plain values")
-	f.StringVar(&a.tokenFile, "token-file", "", "file holding the API bearer token")
+	f.StringVar(&a.tokenFile, "token-file", os.Getenv("MESHCTL_TOKEN_FILE"), "file holding the API bearer token (env MESHCTL_TOKEN_FILE)")
 	f.DurationVar(&a.timeout, "connect-timeout", 5*time.Second, "how long to try connecting to meshd")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	root.CompletionOptions.DisableDefaultCmd = true
@@ -129,6 +129,13 @@ func (a *app) rootCmd() *cobra.Command {
 		a.cmd("restore FILE", "Verify the backup FILE, then merge it into the node", exactArgs(1), a.restore),
 	)
 	return root
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func (a *app) cmd(use, short string, args cobra.PositionalArgs, run func(ctx context.Context, args []string) error) *cobra.Command {

@@ -2,6 +2,9 @@
 //
 //	meshctl [--api HOST:PORT] [--json] [--token-file F] COMMAND
 //
+// MESHCTL_API and MESHCTL_TOKEN_FILE in the environment set the defaults of
+// --api and --token-file.
+//
 // Commands: put KEY [VALUE] (VALUE from stdin when omitted), get KEY, del KEY,
 // keys [--prefix P], incr KEY [N], counter KEY, sadd KEY MEMBER,
 // srem KEY MEMBER, smembers KEY, watch [PREFIX], id, peers, status,

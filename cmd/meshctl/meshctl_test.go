@@ -301,3 +301,15 @@ func verifyFile(path string) (int, error) {
 	defer f.Close()
 	return backup.Verify(f)
 }
+
+func TestEnvDefaults(t *testing.T) {
+	h := newHarness(t, httpapi.Options{Token: "tok"})
+	tok := filepath.Join(t.TempDir(), "tok")
+	os.WriteFile(tok, []byte("tok"), 0o600)
+	t.Setenv("MESHCTL_API", h.api)
+	t.Setenv("MESHCTL_TOKEN_FILE", tok)
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"id"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
