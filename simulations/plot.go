@@ -19,7 +19,7 @@ const maxNodeLines = 20
 // WriteOutputs writes the time series and plots of res into dir:
 // series.csv, converged.png (fraction of nodes converged over time) and
 // bytes.png (bytes sent per node over time). Fault times are marked on the
-// x axis range by the series itself; the title names the run.
+// converged plot as dashed lines; the title names the run.
 func WriteOutputs(dir string, res *Result) error {
 	if res.Series == nil {
 		return fmt.Errorf("simulations: no series to write")
@@ -62,6 +62,22 @@ func plotConverged(path, title string, s *Series) error {
 	l.Color = plotutil.Color(0)
 	l.Width = vg.Points(1.5)
 	p.Add(l, plotter.NewGrid())
+	p.Legend.Add("converged", l)
+	// One dashed vertical line per fault, so the dips and the recovery
+	// can be read against what caused them.
+	for i, f := range s.Faults {
+		x := f.T.Seconds()
+		m, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: 1.05}})
+		if err != nil {
+			return err
+		}
+		m.Color = plotutil.Color(1 + i%6)
+		m.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(m)
+		p.Legend.Add(fmt.Sprintf("%s at %.2fs", f.Label, x), m)
+	}
+	p.Legend.Left = true
+	p.Legend.Top = false
 	return p.Save(8*vg.Inch, 4*vg.Inch, path)
 }
 

@@ -91,6 +91,7 @@ type run struct {
 	lastAck   time.Duration
 	lastFault time.Duration
 	faults    int
+	marks     []FaultMark
 }
 
 func (r *run) progress(format string, args ...any) {
@@ -158,6 +159,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	convergedAt, convErr := r.awaitConvergence(ctx, quiet)
 	series := smp.stop()
+	series.Faults = r.marks
 	res.Series = series
 	res.Faults = r.faults
 	if convErr == nil {
@@ -374,6 +376,11 @@ func (r *run) apply(ctx context.Context, e Event) error {
 	// counts towards the convergence time.
 	r.lastFault = began.Sub(r.t0)
 	r.faults++
+	label := e.Kind.String()
+	if e.Kind != EvPartition && e.Kind != EvHeal {
+		label = fmt.Sprintf("%s %d", e.Kind, e.Node)
+	}
+	r.marks = append(r.marks, FaultMark{T: r.lastFault, Label: label})
 	r.mu.Unlock()
 	return nil
 }

@@ -40,6 +40,13 @@ func (s Sample) Converged() float64 {
 type Series struct {
 	Partitions int
 	Samples    []Sample
+	Faults     []FaultMark // when each fault was applied
+}
+
+// FaultMark is one applied fault, for plots.
+type FaultMark struct {
+	T     time.Duration
+	Label string
 }
 
 // sampler records a Sample every period until stopped.
