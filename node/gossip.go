@@ -36,6 +36,7 @@ func (n *Node) heldPartitions() []uint32 {
 func (n *Node) startGossip() error {
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		n.peerScoring(),
 		pubsub.WithMaxMessageSize(n.cfg.MaxValueBytes+n.cfg.MaxKeyBytes+4096),
 		pubsub.WithValidateQueueSize(4096),
 		pubsub.WithPeerOutboundQueueSize(4096),
@@ -89,6 +90,7 @@ func (n *Node) validator(p uint32) pubsub.ValidatorEx {
 		if err != nil {
 			n.stats.deltasInvalid.Add(1)
 			n.logInvalid(from, err)
+			n.noteInvalid(from)
 			return pubsub.ValidationReject
 		}
 		msg.ValidatorData = r

@@ -65,9 +65,27 @@ func loadIdentity(cfg *Config) (crypto.PrivKey, error) {
 }
 
 func (n *Node) startHost(ctx context.Context, key crypto.PrivKey) error {
+	var err error
+	if n.sec, err = newSecurity(&n.cfg); err != nil {
+		return err
+	}
+	listen := n.cfg.ListenAddrs
+	if len(n.cfg.SwarmKey) > 0 || n.cfg.SwarmKeyFile != "" {
+		var dropped []multiaddr.Multiaddr
+		if listen, dropped = privateListenAddrs(listen); len(dropped) > 0 {
+			n.log.Info("private mesh: listening on TCP only, QUIC cannot carry a swarm key", "dropped", dropped)
+			if len(listen) == 0 {
+				return fmt.Errorf("%w: with a swarm key ListenAddrs needs a TCP address, got only %v", ErrInvalidConfig, dropped)
+			}
+		}
+	}
+	secOpts, err := n.hostOptions()
+	if err != nil {
+		return err
+	}
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
-		libp2p.ListenAddrs(n.cfg.ListenAddrs...),
+		libp2p.ListenAddrs(listen...),
 		// Noise and TLS are go-libp2p's defaults; they are named here so a
 		// change of defaults can never leave the mesh unencrypted.
 		libp2p.DefaultSecurity,
@@ -81,9 +99,9 @@ func (n *Node) startHost(ctx context.Context, key crypto.PrivKey) error {
 	if !n.cfg.RelayClient {
 		opts = append(opts, libp2p.DisableRelay())
 	}
+	opts = append(opts, secOpts...)
 	h := n.cfg.Host
 	if h == nil {
-		var err error
 		if h, err = libp2p.New(opts...); err != nil {
 			return fmt.Errorf("node: libp2p host: %w", err)
 		}
@@ -91,6 +109,12 @@ func (n *Node) startHost(ctx context.Context, key crypto.PrivKey) error {
 	n.host = h
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
+			// A host given in Config (mocknet) has no gater of ours, so
+			// the gate is also checked here.
+			if !n.sec.gate.allowed(c.RemotePeer()) {
+				go c.Close()
+				return
+			}
 			// The dialer starts the session; if both ends did, a fresh
 			// node would receive everything twice.
 			if c.Stat().Direction == network.DirOutbound {

@@ -55,6 +55,7 @@ type Node struct {
 	watch   watchers
 	members members
 	stats   counters
+	sec     *security // gater, invalid-input blocking, per-peer sync cap
 }
 
 // request is a unit of work for the event loop. apply runs on the loop and

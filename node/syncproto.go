@@ -106,7 +106,7 @@ func (n *Node) syncConfig() antientropy.Config {
 func (n *Node) startSync() {
 	n.syncNow = make(chan peer.ID, 64)
 	n.syncSlots = make(chan struct{}, maxConcurrentSyncs)
-	n.host.SetStreamHandler(syncProtocol, n.handleSync)
+	n.host.SetStreamHandler(syncProtocol, n.guardSync(n.handleSync))
 	n.wg.Add(1)
 	go n.syncLoop()
 }
@@ -160,6 +160,7 @@ func (n *Node) syncLoop() {
 			defer func() { <-n.syncSlots }()
 			if err := n.SyncWith(n.ctx, target); err != nil && n.ctx.Err() == nil {
 				n.log.Debug("anti-entropy session failed", "peer", target, "err", err)
+				n.noteSyncError(target, err)
 			}
 		}()
 	}
@@ -236,6 +237,7 @@ func (n *Node) handleSync(s network.Stream) {
 	defer f.close()
 	if err := n.exchangeHello(ctx, f, id); err != nil {
 		endStream(s, err)
+		n.noteSyncError(id, err)
 		return
 	}
 	var sess *antientropy.Session
@@ -249,6 +251,7 @@ func (n *Node) handleSync(s network.Stream) {
 	}
 	if err != nil {
 		s.Reset()
+		n.noteSyncError(id, err)
 		if n.ctx.Err() == nil {
 			n.log.Debug("anti-entropy session failed", "peer", id, "err", err)
 		}
