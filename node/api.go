@@ -33,32 +33,76 @@ func (n *Node) mutate(ctx context.Context, key []byte, kind crdt.Kind, op func(s
 	if err := n.checkKey(key); err != nil {
 		return err
 	}
+	if !n.holds(partitionOf(key, n.cfg.Partitions)) {
+		return n.mutateHint(ctx, key, kind, op)
+	}
 	return n.do(ctx, func(tx *txn) error {
 		cur, err := tx.get(key)
 		if err != nil {
 			return err
 		}
-		if cur == nil {
-			if cur, err = crdt.New(kind); err != nil {
-				return err
-			}
-		} else if cur.Kind() != kind {
-			return fmt.Errorf("%w: %q is a %s", ErrWrongKind, key, kindName(cur.Kind()))
-		} else {
-			cur = cur.Clone()
+		next, delta, stamp, err := n.applyOp(key, cur, kind, op)
+		if err != nil {
+			return err
 		}
-		stamp := n.clock.Now(n.cfg.Now().UnixNano())
-		delta := op(cur, stamp)
-		if size := len(crdt.Encode(cur)); size > n.cfg.MaxValueBytes+1024 {
-			return fmt.Errorf("%w: state of %q would grow to %d bytes", ErrValueTooLarge, key, size)
-		}
-		tx.stage(key, cur, delta, stamp)
-		n.stats.puts.Add(1)
+		tx.stage(key, next, delta, stamp)
 		return nil
 	})
 }
 
-// read loads the committed state of key and checks its kind.
+// applyOp applies a local operation to a copy of cur (nil: a new state of
+// kind). Event loop only: it ticks the clock.
+func (n *Node) applyOp(key []byte, cur crdt.State, kind crdt.Kind, op func(s crdt.State, stamp crdt.Timestamp) crdt.State) (next, delta crdt.State, stamp crdt.Timestamp, err error) {
+	if cur == nil {
+		if cur, err = crdt.New(kind); err != nil {
+			return nil, nil, stamp, err
+		}
+	} else if cur.Kind() != kind {
+		return nil, nil, stamp, fmt.Errorf("%w: %q is a %s", ErrWrongKind, key, kindName(cur.Kind()))
+	} else {
+		cur = cur.Clone()
+	}
+	stamp = n.clock.Now(n.cfg.Now().UnixNano())
+	delta = op(cur, stamp)
+	if size := len(crdt.Encode(cur)); size > n.cfg.MaxValueBytes+1024 {
+		return nil, nil, stamp, fmt.Errorf("%w: state of %q would grow to %d bytes", ErrValueTooLarge, key, size)
+	}
+	n.stats.puts.Add(1)
+	return cur, delta, stamp, nil
+}
+
+// mutateHint writes a key whose partition this node does not hold: it
+// starts from a holder's state merged with any local hint, so dots and
+// counter entries continue where they were, and stores the result as a
+// durable hint for hinted handoff. A register write needs no holder; other
+// kinds need a holder or an earlier hint, or their own history could be
+// overwritten.
+func (n *Node) mutateHint(ctx context.Context, key []byte, kind crdt.Kind, op func(s crdt.State, stamp crdt.Timestamp) crdt.State) error {
+	remote, fetchErr := n.fetch(ctx, key)
+	err := n.do(ctx, func(tx *txn) error {
+		hint, err := tx.getHint(key)
+		if err != nil {
+			return err
+		}
+		if hint == nil && fetchErr != nil && kind != crdt.KindLWW {
+			return fetchErr
+		}
+		next, _, _, err := n.applyOp(key, mergeKinds(hint, remote), kind, op)
+		if err != nil {
+			return err
+		}
+		tx.stageHint(key, next)
+		return nil
+	})
+	if err == nil {
+		n.kickHandoff()
+	}
+	return err
+}
+
+// read loads the committed state of key and checks its kind. For a key
+// whose partition this node does not hold, a holder answers, merged with
+// this node's own hint.
 func (n *Node) read(ctx context.Context, key []byte, kind crdt.Kind) (crdt.State, error) {
 	if err := n.checkKey(key); err != nil {
 		return nil, err
@@ -67,16 +111,36 @@ func (n *Node) read(ctx context.Context, key []byte, kind crdt.Kind) (crdt.State
 		return nil, ErrClosed
 	}
 	n.stats.gets.Add(1)
-	b, err := loadState(ctx, n.store, key)
-	if err != nil {
-		return nil, err
+	var s crdt.State
+	if n.holds(partitionOf(key, n.cfg.Partitions)) {
+		b, err := loadState(ctx, n.store, key)
+		if err != nil {
+			return nil, err
+		}
+		if b != nil {
+			if s, err = crdt.Decode(b); err != nil {
+				return nil, fmt.Errorf("%w: stored state of %q: %v", ErrStore, key, err)
+			}
+		}
+	} else {
+		remote, fetchErr := n.fetch(ctx, key)
+		b, err := loadRaw(ctx, n.store, hintKey(key))
+		if err != nil {
+			return nil, err
+		}
+		var hint crdt.State
+		if b != nil {
+			if hint, err = crdt.Decode(b); err != nil {
+				return nil, fmt.Errorf("%w: stored hint of %q: %v", ErrStore, key, err)
+			}
+		}
+		if fetchErr != nil && hint == nil {
+			return nil, fetchErr
+		}
+		s = mergeKinds(hint, remote)
 	}
-	if b == nil {
+	if s == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, key)
-	}
-	s, err := crdt.Decode(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: stored state of %q: %v", ErrStore, key, err)
 	}
 	if s.Kind() != kind {
 		return nil, fmt.Errorf("%w: %q is a %s", ErrWrongKind, key, kindName(s.Kind()))

@@ -39,6 +39,24 @@ type Config struct {
 	// checked when peers meet. Default 16.
 	Partitions int
 
+	// Replication is the replication factor R: each partition is held by the
+	// R live members with the highest rendezvous score (plus any that pin
+	// it). 0 means every node holds every partition, the right choice for
+	// small meshes. Default 0.
+	Replication int
+	// Pinned partitions are held by this node whatever the placement.
+	// Default none.
+	Pinned []uint32
+	// HeartbeatInterval is how often membership heartbeats are published.
+	// Default 1 s.
+	HeartbeatInterval time.Duration
+	// SuspectAfter is the silence after which a member is suspected; it stays
+	// in placement. Default 3 heartbeat intervals.
+	SuspectAfter time.Duration
+	// DeadAfter is the silence after which a member is declared dead and
+	// taken out of placement. Default 8 heartbeat intervals.
+	DeadAfter time.Duration
+
 	// ListenAddrs are the libp2p listen multiaddrs. Default TCP and QUIC on
 	// all interfaces, ports chosen by the OS.
 	ListenAddrs []multiaddr.Multiaddr
@@ -123,16 +141,17 @@ func DefaultConfig() Config {
 			multiaddr.StringCast("/ip4/0.0.0.0/tcp/0"),
 			multiaddr.StringCast("/ip4/0.0.0.0/udp/0/quic-v1"),
 		},
-		MDNS:           true,
-		MaxKeyBytes:    1024,
-		MaxValueBytes:  1 << 20,
-		MaxClockDrift:  time.Minute,
-		TombstoneGrace: 7 * 24 * time.Hour,
-		SyncInterval:   10 * time.Second,
-		SyncJitter:     0.5,
-		SyncTimeout:    time.Minute,
-		CompressAbove:  1024,
-		Now:            time.Now,
+		MDNS:              true,
+		MaxKeyBytes:       1024,
+		MaxValueBytes:     1 << 20,
+		MaxClockDrift:     time.Minute,
+		TombstoneGrace:    7 * 24 * time.Hour,
+		HeartbeatInterval: time.Second,
+		SyncInterval:      10 * time.Second,
+		SyncJitter:        0.5,
+		SyncTimeout:       time.Minute,
+		CompressAbove:     1024,
+		Now:               time.Now,
 
 		MaxInvalidInputs:       10,
 		BlockDuration:          10 * time.Minute,
@@ -166,12 +185,27 @@ func (c *Config) validate() error {
 		return bad("SyncJitter must be in [0, 1], got %v", c.SyncJitter)
 	case c.SyncTimeout <= 0:
 		return bad("SyncTimeout must be positive")
+	case c.Replication < 0:
+		return bad("Replication must not be negative, got %d", c.Replication)
+	case c.HeartbeatInterval <= 0:
+		return bad("HeartbeatInterval must be positive")
 	case c.CompressAbove < 0:
 		return bad("CompressAbove must not be negative")
 	case c.SwarmKeyFile != "" && len(c.SwarmKey) > 0:
 		return bad("set SwarmKey or SwarmKeyFile, not both")
 	case c.BlockDuration < 0:
 		return bad("BlockDuration must not be negative")
+	}
+	for _, p := range c.Pinned {
+		if int(p) >= c.Partitions {
+			return bad("pinned partition %d is outside [0, %d)", p, c.Partitions)
+		}
+	}
+	if c.SuspectAfter <= 0 {
+		c.SuspectAfter = 3 * c.HeartbeatInterval
+	}
+	if c.DeadAfter <= c.SuspectAfter {
+		c.DeadAfter = max(8*c.HeartbeatInterval, 2*c.SuspectAfter)
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -23,16 +23,6 @@ func (n *Node) topicName(p uint32) string {
 	return fmt.Sprintf("/gossipmesh/%x/p/%d", n.meshID, p)
 }
 
-// heldPartitions is the seam for placement: every node holds every partition
-// until sharded placement decides otherwise.
-func (n *Node) heldPartitions() []uint32 {
-	out := make([]uint32, n.cfg.Partitions)
-	for i := range out {
-		out[i] = uint32(i)
-	}
-	return out
-}
-
 func (n *Node) startGossip() error {
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
@@ -46,31 +36,67 @@ func (n *Node) startGossip() error {
 	}
 	n.ps = ps
 	n.topics = make([]*pubsub.Topic, n.cfg.Partitions)
-	if n.cfg.DisableGossip {
-		return nil
-	}
-	for _, p := range n.heldPartitions() {
-		name := n.topicName(p)
-		if err := ps.RegisterTopicValidator(name, n.validator(p)); err != nil {
-			return fmt.Errorf("node: gossipsub validator: %w", err)
-		}
-		t, err := ps.Join(name)
-		if err != nil {
-			return fmt.Errorf("node: join %s: %w", name, err)
-		}
-		// A deep buffer: GossipSub drops messages for a subscriber that falls
-		// behind, and a burst of writes must not cost a wait for anti-entropy.
-		sub, err := t.Subscribe(pubsub.WithBufferSize(8192))
-		if err != nil {
-			return fmt.Errorf("node: subscribe %s: %w", name, err)
-		}
-		n.topics[p] = t
-		n.wg.Add(1)
-		go n.receive(sub)
-	}
+	n.subs = make([]*pubsub.Subscription, n.cfg.Partitions)
 	n.wg.Add(1)
 	go n.publisher()
 	return nil
+}
+
+// subscribe starts receiving the deltas of partition p. Placement calls it
+// for every partition this node comes to hold.
+func (n *Node) subscribe(p uint32) {
+	if n.cfg.DisableGossip {
+		return
+	}
+	n.topicsMu.Lock()
+	defer n.topicsMu.Unlock()
+	if n.subs[p] != nil {
+		return
+	}
+	t, err := n.joinTopic(p)
+	if err != nil {
+		n.log.Error("cannot join partition topic", "partition", p, "err", err)
+		return
+	}
+	// A deep buffer: GossipSub drops messages for a subscriber that falls
+	// behind, and a burst of writes must not cost a wait for anti-entropy.
+	sub, err := t.Subscribe(pubsub.WithBufferSize(8192))
+	if err != nil {
+		n.log.Error("cannot subscribe to partition topic", "partition", p, "err", err)
+		return
+	}
+	n.subs[p] = sub
+	n.wg.Add(1)
+	go n.receive(sub)
+}
+
+// unsubscribe stops receiving the deltas of partition p. The topic stays
+// joined (it costs nothing without a subscription) so that it can be
+// subscribed again without re-registering its validator.
+func (n *Node) unsubscribe(p uint32) {
+	n.topicsMu.Lock()
+	defer n.topicsMu.Unlock()
+	if n.subs[p] != nil {
+		n.subs[p].Cancel()
+		n.subs[p] = nil
+	}
+}
+
+// joinTopic joins partition p's topic once, with its validator. topicsMu held.
+func (n *Node) joinTopic(p uint32) (*pubsub.Topic, error) {
+	if t := n.topics[p]; t != nil {
+		return t, nil
+	}
+	name := n.topicName(p)
+	if err := n.ps.RegisterTopicValidator(name, n.validator(p)); err != nil {
+		return nil, fmt.Errorf("node: gossipsub validator: %w", err)
+	}
+	t, err := n.ps.Join(name)
+	if err != nil {
+		return nil, fmt.Errorf("node: join %s: %w", name, err)
+	}
+	n.topics[p] = t
+	return t, nil
 }
 
 // received is what the validator decoded, handed to the receiver so a
@@ -190,7 +216,10 @@ func (n *Node) publisher() {
 	for {
 		select {
 		case o := <-n.publish:
-			if t := n.topics[o.part]; t != nil {
+			n.topicsMu.Lock()
+			t := n.topics[o.part]
+			n.topicsMu.Unlock()
+			if t != nil {
 				if err := t.Publish(n.ctx, o.data); err != nil {
 					n.stats.deltasDropped.Add(1)
 					continue

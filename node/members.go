@@ -1,6 +1,7 @@
 package node
 
 import (
+	"slices"
 	gosync "sync"
 	"time"
 
@@ -10,8 +11,8 @@ import (
 )
 
 // members tracks the peers known to be in this mesh (they passed the sync
-// handshake), the peers to keep reconnecting to, and the roots each member
-// last reported.
+// handshake or sent a heartbeat), what each stores and its roots, the peers
+// to keep reconnecting to, and peers refused as foreign.
 type members struct {
 	mu      gosync.Mutex
 	live    map[peer.ID]*member
@@ -20,7 +21,12 @@ type members struct {
 }
 
 type member struct {
-	roots []merkle.Hash // by partition; as of the last handshake or session
+	lastSeen    time.Time
+	suspect     bool
+	incarnation uint64
+	pins        []uint32
+	stores      []bool        // by partition: the member has data for it; nil until its first heartbeat
+	roots       []merkle.Hash // by partition, as last reported
 }
 
 type redial struct {
@@ -69,10 +75,65 @@ func (m *members) due(now time.Time, net network.Network) []peer.AddrInfo {
 	return out
 }
 
-func (m *members) join(id peer.ID, roots []merkle.Hash) {
+// join records a member that passed the handshake, with its roots.
+func (m *members) join(id peer.ID, roots []merkle.Hash, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.live[id] = &member{roots: roots}
+	mb, ok := m.live[id]
+	if !ok {
+		mb = &member{}
+		m.live[id] = mb
+	}
+	mb.lastSeen, mb.suspect, mb.roots = now, false, roots
+}
+
+// heard records a heartbeat. It reports whether the member is new or its
+// pins changed, which changes placement.
+func (m *members) heard(id peer.ID, hb heartbeat, partitions int, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mb, ok := m.live[id]
+	if !ok {
+		mb = &member{}
+		m.live[id] = mb
+	}
+	if ok && hb.incarnation < mb.incarnation {
+		return false // a stale heartbeat from before a restart
+	}
+	changed := !ok || !slices.Equal(mb.pins, hb.pins)
+	mb.lastSeen, mb.suspect, mb.incarnation, mb.pins = now, false, hb.incarnation, hb.pins
+	mb.stores = make([]bool, partitions)
+	if len(mb.roots) != partitions {
+		mb.roots = make([]merkle.Hash, partitions)
+	}
+	for _, r := range hb.roots {
+		if int(r.partition) < partitions {
+			mb.stores[r.partition] = true
+			mb.roots[r.partition] = r.root
+		}
+	}
+	return changed
+}
+
+// expire suspects members silent for suspectAfter and removes those silent
+// for deadAfter. It reports whether the live set changed.
+func (m *members) expire(now time.Time, suspectAfter, deadAfter time.Duration, onSuspect, onDead func(peer.ID)) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	changed := false
+	for id, mb := range m.live {
+		silent := now.Sub(mb.lastSeen)
+		switch {
+		case silent > deadAfter:
+			delete(m.live, id)
+			changed = true
+			onDead(id)
+		case silent > suspectAfter && !mb.suspect:
+			mb.suspect = true
+			onSuspect(id)
+		}
+	}
+	return changed
 }
 
 func (m *members) setRoots(id peer.ID, roots []merkle.Hash) {
@@ -109,16 +170,45 @@ func (m *members) list() []peer.ID {
 	for id := range m.live {
 		out = append(out, id)
 	}
+	slices.Sort(out)
 	return out
 }
 
-// agreeing counts members whose last known root of partition p is root.
-func (m *members) agreeing(p uint32, root merkle.Hash) int {
+// pins returns each live member's pinned partitions.
+func (m *members) pinsByMember() map[peer.ID][]uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[peer.ID][]uint32)
+	for id, mb := range m.live {
+		if len(mb.pins) > 0 {
+			out[id] = mb.pins
+		}
+	}
+	return out
+}
+
+// storing lists live members that report data for partition p.
+func (m *members) storing(p uint32) []peer.ID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []peer.ID
+	for id, mb := range m.live {
+		if mb.stores == nil || (int(p) < len(mb.stores) && mb.stores[p]) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// agreeing counts the given members whose last known root of partition p is
+// root.
+func (m *members) agreeing(p uint32, root merkle.Hash, among []peer.ID) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	count := 0
-	for _, mb := range m.live {
-		if int(p) < len(mb.roots) && mb.roots[p] == root {
+	for _, id := range among {
+		if mb, ok := m.live[id]; ok && int(p) < len(mb.roots) && mb.roots[p] == root {
 			count++
 		}
 	}

@@ -33,7 +33,15 @@ type Node struct {
 	ownStore bool
 	host     host.Host
 	ps       *pubsub.PubSub
-	topics   []*pubsub.Topic // by partition; nil when the partition is not held or gossip is off
+	topicsMu gosync.Mutex
+	topics   []*pubsub.Topic        // by partition; joined once held
+	subs     []*pubsub.Subscription // by partition; nil when not held or gossip is off
+	membersT *pubsub.Topic
+
+	// Placement: recomputed by replace (under placeMu) when members change.
+	placeMu     gosync.Mutex
+	placement   atomic.Pointer[placement]
+	incarnation uint64
 
 	reqs    chan *request
 	syncq   chan syncWait
@@ -49,8 +57,9 @@ type Node struct {
 	self  crdt.NodeID
 	trees []*merkle.Tree
 
-	syncNow   chan peer.ID
-	syncSlots chan struct{}
+	handoffKick chan struct{}
+	syncNow     chan peer.ID
+	syncSlots   chan struct{}
 
 	watch   watchers
 	members members
@@ -72,13 +81,14 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		meshID:  meshID(cfg.Mesh, cfg.Partitions),
-		reqs:    make(chan *request, 4*maxBatch),
-		syncq:   make(chan syncWait, 64),
-		publish: make(chan outgoing, 4096),
-		closing: make(chan struct{}),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		meshID:      meshID(cfg.Mesh, cfg.Partitions),
+		reqs:        make(chan *request, 4*maxBatch),
+		syncq:       make(chan syncWait, 64),
+		handoffKick: make(chan struct{}, 1),
+		publish:     make(chan outgoing, 4096),
+		closing:     make(chan struct{}),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.members.init()
@@ -109,10 +119,18 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.startGossip(); err != nil {
 		return nil, err
 	}
+	n.replace() // alone so far: holds what a one-member mesh holds
+	if err := n.startMembership(); err != nil {
+		return nil, err
+	}
 	n.wg.Add(2)
 	go n.loop()
 	go n.syncer()
 	n.startSync()
+	n.host.SetStreamHandler(kvProtocol, n.handleKV)
+	n.wg.Add(1)
+	go n.handoffLoop()
+	n.kickHandoff() // hints left by a previous run
 	if err := n.startDiscovery(ctx); err != nil {
 		return nil, err
 	}
@@ -305,11 +323,20 @@ func (n *Node) syncer() {
 // afterCommit makes a durable batch visible: trees, gossip, watchers.
 func (n *Node) afterCommit(tx *txn) {
 	for _, c := range tx.order {
+		if c.hint {
+			if !c.quiet {
+				n.watch.notify(c)
+			}
+			continue
+		}
 		tree := n.trees[c.part]
 		if c.drop {
 			tree.Delete(c.key)
 		} else {
 			tree.Put(c.key, crdt.DigestOf(c.encoded))
+		}
+		if c.quiet {
+			continue
 		}
 		if c.remote {
 			n.stats.keysMerged.Add(1)

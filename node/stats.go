@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"slices"
 	"sort"
 	"sync/atomic"
 
@@ -15,7 +17,7 @@ type counters struct {
 	deltasDropped, keysMerged          atomic.Uint64
 	syncSessions, syncFailures         atomic.Uint64
 	syncBytesSent, syncBytesReceived   atomic.Uint64
-	storeErrors                        atomic.Uint64
+	storeErrors, placementChanges      atomic.Uint64
 	lastInvalidLog                     atomic.Int64
 }
 
@@ -53,9 +55,9 @@ func (n *Node) Stats() Stats {
 func (n *Node) Status(ctx context.Context) (Status, error) {
 	st := Status{PeerID: n.host.ID(), Mesh: n.cfg.Mesh, Peers: len(n.members.list())}
 	err := n.do(ctx, func(*txn) error {
-		for _, p := range n.heldPartitions() {
+		for _, p := range n.storedPartitions() {
 			t := n.trees[p]
-			st.Partitions = append(st.Partitions, PartitionStatus{Partition: p, Root: t.Root(), Keys: t.Len()})
+			st.Partitions = append(st.Partitions, PartitionStatus{Partition: p, Root: t.Root(), Keys: t.Len(), Held: n.holds(p)})
 			st.Keys += t.Len()
 		}
 		return nil
@@ -63,9 +65,16 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	pl := n.place()
+	self := n.host.ID()
 	for i := range st.Partitions {
 		ps := &st.Partitions[i]
-		ps.PeersAgreeing = n.members.agreeing(ps.Partition, ps.Root)
+		ps.PeersAgreeing = n.members.agreeing(ps.Partition, ps.Root, n.members.storing(ps.Partition))
+		if pl != nil {
+			ps.Holders = pl.holders[ps.Partition]
+			others := slices.DeleteFunc(slices.Clone(ps.Holders), func(id peer.ID) bool { return id == self })
+			ps.HoldersAgree = n.members.agreeing(ps.Partition, ps.Root, others) == len(others)
+		}
 	}
 	return st, nil
 }

@@ -22,15 +22,24 @@ import (
 // into one path component: a '/' inside a key must not become a namespace.
 //
 //	/k/<hex key>  -> canonical crdt encoding of the key's state
-const statePrefix = "/k"
+//	/h/<hex key>  -> hint: this node's writes to a key whose partition it
+//	                 does not hold, until a holder has them
+const (
+	statePrefix = "/k"
+	hintPrefix  = "/h"
+)
+
+func hintKey(key []byte) ds.Key {
+	return ds.RawKey(hintPrefix + "/" + hex.EncodeToString(key))
+}
 
 func stateKey(key []byte) ds.Key {
 	return ds.RawKey(statePrefix + "/" + hex.EncodeToString(key))
 }
 
-// userKey recovers a user key from a datastore key under statePrefix.
-func userKey(k string) ([]byte, error) {
-	rest, ok := strings.CutPrefix(k, statePrefix+"/")
+// userKey recovers a user key from a datastore key under a layout prefix.
+func userKey(k, prefix string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(k, prefix+"/")
 	if !ok {
 		return nil, fmt.Errorf("%w: unexpected datastore key %q", ErrStore, k)
 	}
@@ -74,7 +83,12 @@ func partitionOf(key []byte, partitions int) uint32 {
 
 // loadState reads the encoded state of key; (nil, nil) when absent.
 func loadState(ctx context.Context, store ds.Read, key []byte) ([]byte, error) {
-	b, err := store.Get(ctx, stateKey(key))
+	return loadRaw(ctx, store, stateKey(key))
+}
+
+// loadRaw reads a datastore value; (nil, nil) when absent.
+func loadRaw(ctx context.Context, store ds.Read, k ds.Key) ([]byte, error) {
+	b, err := store.Get(ctx, k)
 	if errors.Is(err, ds.ErrNotFound) {
 		return nil, nil
 	}
@@ -86,7 +100,12 @@ func loadState(ctx context.Context, store ds.Read, key []byte) ([]byte, error) {
 
 // scanStates calls fn for every stored (key, encoded state), in key order.
 func scanStates(ctx context.Context, store ds.Read, fn func(key, state []byte) error) error {
-	res, err := store.Query(ctx, dsq.Query{Prefix: statePrefix})
+	return scanPrefix(ctx, store, statePrefix, fn)
+}
+
+// scanPrefix calls fn for every (user key, value) under a layout prefix.
+func scanPrefix(ctx context.Context, store ds.Read, prefix string, fn func(key, state []byte) error) error {
+	res, err := store.Query(ctx, dsq.Query{Prefix: prefix})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStore, err)
 	}
@@ -95,7 +114,7 @@ func scanStates(ctx context.Context, store ds.Read, fn func(key, state []byte) e
 		if r.Error != nil {
 			return fmt.Errorf("%w: %v", ErrStore, r.Error)
 		}
-		key, err := userKey(r.Key)
+		key, err := userKey(r.Key, prefix)
 		if err != nil {
 			return err
 		}

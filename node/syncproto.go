@@ -84,7 +84,7 @@ type replica struct{ n *Node }
 var _ antientropy.Replica = replica{}
 
 func (r replica) Tree(p uint32) *merkle.Tree {
-	if int(p) >= len(r.n.trees) {
+	if int(p) >= len(r.n.trees) || !r.n.stores(p) {
 		return nil
 	}
 	return r.n.trees[p]
@@ -117,6 +117,14 @@ func (n *Node) onConnected(id peer.ID) {
 	if n.members.isForeign(id) || n.syncNow == nil {
 		return
 	}
+	select {
+	case n.syncNow <- id:
+	default:
+	}
+}
+
+// syncWithSoon queues a session with a given peer.
+func (n *Node) syncWithSoon(id peer.ID) {
 	select {
 	case n.syncNow <- id:
 	default:
@@ -171,9 +179,16 @@ func (n *Node) nextSyncDelay() time.Duration {
 	return time.Duration(base * (1 + n.cfg.SyncJitter*(randFloat()-0.5)*2))
 }
 
-// randomPeer picks a connected peer that is not known to be foreign,
-// preferring confirmed members.
+// randomPeer picks the peer for a periodic round: a member that stores a
+// random partition this node stores, else any member, else any connected
+// peer not known to be foreign.
 func (n *Node) randomPeer() peer.ID {
+	var parts []uint32
+	if n.do(n.ctx, func(*txn) error { parts = n.storedPartitions(); return nil }) == nil && len(parts) > 0 {
+		if id := n.randomStoring(parts[randIntN(len(parts))]); id != "" {
+			return id
+		}
+	}
 	if ids := n.members.list(); len(ids) > 0 {
 		return ids[randIntN(len(ids))]
 	}
@@ -213,7 +228,7 @@ func (n *Node) SyncWith(ctx context.Context, id peer.ID) error {
 	var out antientropy.Output
 	err = n.do(ctx, func(*txn) error {
 		var err error
-		sess, out, err = antientropy.Start(n.syncConfig(), replica{n}, n.heldPartitions())
+		sess, out, err = antientropy.Start(n.syncConfig(), replica{n}, n.storedPartitions())
 		return err
 	})
 	if err != nil {
@@ -291,7 +306,7 @@ func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) error {
 		time.AfterFunc(time.Second, func() { n.host.Network().ClosePeer(id) })
 		return fmt.Errorf("%w: %q with %d partitions", ErrMeshMismatch, theirs.name, theirs.partitions)
 	}
-	n.members.join(id, theirs.roots)
+	n.members.join(id, theirs.roots, n.cfg.Now())
 	return nil
 }
 
@@ -371,23 +386,13 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 // One bad record aborts the session; nothing of it is merged.
 func (n *Node) mergeRecords(tx *txn, recs []antientropy.Record) error {
 	states := make([]crdt.State, len(recs))
-	limit := n.cfg.Now().Add(n.cfg.MaxClockDrift).UnixNano()
 	for i, r := range recs {
-		if err := n.checkKey(r.Key); err != nil {
-			return err
-		}
-		if len(r.State) > n.cfg.MaxValueBytes+1024 {
-			return fmt.Errorf("%w: synced state of %d bytes", ErrValueTooLarge, len(r.State))
-		}
 		if partitionOf(r.Key, n.cfg.Partitions) != r.Partition {
 			return fmt.Errorf("%w: key %q is not in partition %d", ErrBadFrame, r.Key, r.Partition)
 		}
-		s, err := crdt.Decode(r.State)
+		s, err := n.checkRecord(r.Key, r.State)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrBadFrame, err)
-		}
-		if lww, ok := s.(*crdt.LWW); ok && n.cfg.MaxClockDrift > 0 && lww.Timestamp().Wall > limit {
-			return fmt.Errorf("%w: synced state of %q", crdt.ErrClockDrift, r.Key)
+			return err
 		}
 		states[i] = s
 	}

@@ -29,7 +29,9 @@ type change struct {
 	delta   crdt.State // what to gossip; nil when nothing should be published
 	stamp   crdt.Timestamp
 	remote  bool
-	drop    bool // the state was collected: delete the key
+	drop    bool // delete the key (collected, or its partition handed over)
+	hint    bool // a write for a partition this node does not hold: kept under hintPrefix
+	quiet   bool // not a change of the mesh's data: watchers are not told
 }
 
 func newTxn(ctx context.Context, n *Node) *txn {
@@ -77,6 +79,49 @@ func (tx *txn) stage(key []byte, s crdt.State, delta crdt.State, stamp crdt.Time
 	}
 }
 
+// stageHint records the new hint state of key (a key of a partition this
+// node does not hold); it is written under hintPrefix and handed off later.
+func (tx *txn) stageHint(key []byte, s crdt.State) {
+	tx.durable = true
+	c := &change{key: bytes.Clone(key), part: partitionOf(key, tx.n.cfg.Partitions), state: s, hint: true}
+	tx.staged["h\x00"+string(key)] = c
+	tx.order = append(tx.order, c)
+}
+
+// dropHint deletes the hint of key.
+func (tx *txn) dropHint(key []byte) {
+	c := &change{key: bytes.Clone(key), part: partitionOf(key, tx.n.cfg.Partitions), hint: true, drop: true, quiet: true}
+	tx.staged["h\x00"+string(key)] = c
+	tx.order = append(tx.order, c)
+}
+
+// getHint returns the hint state of key as of this batch, or nil.
+func (tx *txn) getHint(key []byte) (crdt.State, error) {
+	if c, ok := tx.staged["h\x00"+string(key)]; ok {
+		if c.drop {
+			return nil, nil
+		}
+		return c.state, nil
+	}
+	b, err := loadRaw(tx.ctx, tx.n.store, hintKey(key))
+	if err != nil || b == nil {
+		return nil, err
+	}
+	s, err := crdt.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stored hint of %q: %v", ErrStore, key, err)
+	}
+	return s, nil
+}
+
+// dropHandedOver stages the deletion of key's state: its partition moved to
+// other holders that have it all.
+func (tx *txn) dropHandedOver(key []byte) {
+	c := &change{key: bytes.Clone(key), part: partitionOf(key, tx.n.cfg.Partitions), drop: true, quiet: true}
+	tx.staged[string(key)] = c
+	tx.order = append(tx.order, c)
+}
+
 // mergeRemote merges a state received from a peer into key and reports
 // whether the local state changed. States of different kinds for one key
 // (a user error on two nodes) resolve deterministically: the higher kind
@@ -118,11 +163,15 @@ func (tx *txn) commit() error {
 		return fmt.Errorf("%w: %v", ErrStore, err)
 	}
 	for _, c := range tx.order {
+		dk := stateKey(c.key)
+		if c.hint {
+			dk = hintKey(c.key)
+		}
 		if c.drop {
-			err = b.Delete(tx.ctx, stateKey(c.key))
+			err = b.Delete(tx.ctx, dk)
 		} else {
 			c.encoded = crdt.Encode(c.state)
-			err = b.Put(tx.ctx, stateKey(c.key), c.encoded)
+			err = b.Put(tx.ctx, dk, c.encoded)
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrStore, err)

@@ -25,12 +25,15 @@ type Event struct {
 	Remote  bool   // the change came from another node
 }
 
-// PartitionStatus describes one partition held by this node.
+// PartitionStatus describes one partition this node stores.
 type PartitionStatus struct {
 	Partition     uint32
 	Root          merkle.Hash
 	Keys          int
-	PeersAgreeing int // peers whose last reported root for this partition equals ours
+	Held          bool      // placement gives this partition to this node (else it is handing it over)
+	Holders       []peer.ID // the partition's holders as this node computes placement
+	PeersAgreeing int       // members storing this partition whose last reported root equals ours
+	HoldersAgree  bool      // every holder last reported our root
 }
 
 // Status is a snapshot of the node's state.

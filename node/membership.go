@@ -1,0 +1,305 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gossipmesh/gossipmesh/sync/merkle"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+const heartbeatVersion = 1
+
+// heartbeat is what a member announces on the membership topic every
+// HeartbeatInterval: who it is (the signed sender), which partitions it
+// pins, and the root of every partition it stores data for. Roots are how
+// an old holder learns that new holders have caught up, and how Status
+// shows agreement.
+type heartbeat struct {
+	mesh        [8]byte
+	incarnation uint64 // start time of the sender, to ignore stale heartbeats after a restart
+	pins        []uint32
+	roots       []partitionRoot
+}
+
+type partitionRoot struct {
+	partition uint32
+	root      merkle.Hash
+}
+
+func appendHeartbeat(dst []byte, hb heartbeat) []byte {
+	dst = append(dst, heartbeatVersion)
+	dst = append(dst, hb.mesh[:]...)
+	dst = binary.AppendUvarint(dst, hb.incarnation)
+	dst = binary.AppendUvarint(dst, uint64(len(hb.pins)))
+	for _, p := range hb.pins {
+		dst = binary.AppendUvarint(dst, uint64(p))
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(hb.roots)))
+	for _, r := range hb.roots {
+		dst = binary.AppendUvarint(dst, uint64(r.partition))
+		dst = append(dst, r.root[:]...)
+	}
+	return dst
+}
+
+func decodeHeartbeat(b []byte, partitions int) (heartbeat, error) {
+	var hb heartbeat
+	bad := func(what string) (heartbeat, error) {
+		return heartbeat{}, fmt.Errorf("%w: heartbeat: %s", ErrBadEnvelope, what)
+	}
+	if len(b) < 9 || b[0] != heartbeatVersion {
+		return bad("version")
+	}
+	copy(hb.mesh[:], b[1:9])
+	b = b[9:]
+	var k int
+	if hb.incarnation, k = binary.Uvarint(b); k <= 0 {
+		return bad("incarnation")
+	}
+	b = b[k:]
+	count, k := binary.Uvarint(b)
+	if k <= 0 || count > uint64(partitions) {
+		return bad("pin count")
+	}
+	b = b[k:]
+	for range count {
+		p, k := binary.Uvarint(b)
+		if k <= 0 || p >= uint64(partitions) {
+			return bad("pin")
+		}
+		hb.pins, b = append(hb.pins, uint32(p)), b[k:]
+	}
+	if count, k = binary.Uvarint(b); k <= 0 || count > uint64(partitions) {
+		return bad("root count")
+	}
+	b = b[k:]
+	for range count {
+		p, k := binary.Uvarint(b)
+		if k <= 0 || p >= uint64(partitions) || len(b)-k < merkle.HashSize {
+			return bad("root")
+		}
+		var r partitionRoot
+		r.partition = uint32(p)
+		copy(r.root[:], b[k:])
+		hb.roots, b = append(hb.roots, r), b[k+merkle.HashSize:]
+	}
+	if len(b) != 0 {
+		return bad("trailing bytes")
+	}
+	return hb, nil
+}
+
+func (n *Node) membersTopic() string { return fmt.Sprintf("/gossipmesh/%x/members", n.meshID) }
+
+// startMembership joins the membership topic and starts the heartbeat and
+// liveness loop, which also keeps placement current.
+func (n *Node) startMembership() error {
+	name := n.membersTopic()
+	err := n.ps.RegisterTopicValidator(name, func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		hb, err := decodeHeartbeat(msg.Data, n.cfg.Partitions)
+		if err == nil && hb.mesh != n.meshID {
+			err = ErrMeshMismatch
+		}
+		if err != nil {
+			n.stats.deltasInvalid.Add(1)
+			n.logInvalid(from, err)
+			return pubsub.ValidationReject
+		}
+		msg.ValidatorData = hb
+		return pubsub.ValidationAccept
+	})
+	if err != nil {
+		return fmt.Errorf("node: membership validator: %w", err)
+	}
+	t, err := n.ps.Join(name)
+	if err != nil {
+		return fmt.Errorf("node: join %s: %w", name, err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		return fmt.Errorf("node: subscribe %s: %w", name, err)
+	}
+	n.membersT = t
+	n.incarnation = uint64(time.Now().UnixNano())
+	n.wg.Add(2)
+	go n.receiveHeartbeats(sub)
+	go n.membershipLoop()
+	return nil
+}
+
+func (n *Node) receiveHeartbeats(sub *pubsub.Subscription) {
+	defer n.wg.Done()
+	defer sub.Cancel()
+	self := n.host.ID()
+	for {
+		msg, err := sub.Next(n.ctx)
+		if err != nil {
+			return
+		}
+		from := msg.GetFrom()
+		hb, ok := msg.ValidatorData.(heartbeat)
+		if !ok || from == self || n.members.isForeign(from) {
+			continue
+		}
+		if n.members.heard(from, hb, n.cfg.Partitions, n.cfg.Now()) {
+			n.log.Info("member joined", "peer", from)
+			n.replace()
+		}
+	}
+}
+
+func (n *Node) membershipLoop() {
+	defer n.wg.Done()
+	tick := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer tick.Stop()
+	for {
+		n.publishHeartbeat()
+		changed := n.members.expire(n.cfg.Now(), n.cfg.SuspectAfter, n.cfg.DeadAfter,
+			func(id peer.ID) { n.log.Info("member suspected", "peer", id) },
+			func(id peer.ID) { n.log.Warn("member declared dead", "peer", id) })
+		if changed || n.place() == nil {
+			n.replace()
+		}
+		n.dropHandedOver()
+		select {
+		case <-n.closing:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (n *Node) publishHeartbeat() {
+	hb := heartbeat{mesh: n.meshID, incarnation: n.incarnation, pins: n.cfg.Pinned}
+	err := n.do(n.ctx, func(*txn) error {
+		for p, t := range n.trees {
+			if n.stores(uint32(p)) {
+				hb.roots = append(hb.roots, partitionRoot{uint32(p), t.Root()})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	if err := n.membersT.Publish(n.ctx, appendHeartbeat(nil, hb)); err != nil && n.ctx.Err() == nil {
+		n.log.Debug("heartbeat not published", "err", err)
+	}
+}
+
+// replace recomputes placement from the live members and applies it:
+// subscribe to newly held partitions and pull them by anti-entropy, stop
+// receiving deltas for partitions no longer held (their data is kept until
+// the new holders have it; see dropHandedOver).
+func (n *Node) replace() {
+	n.placeMu.Lock()
+	defer n.placeMu.Unlock()
+	self := n.host.ID()
+	pins := n.members.pinsByMember()
+	if len(n.cfg.Pinned) > 0 {
+		pins[self] = n.cfg.Pinned
+	}
+	next := computePlacement(self, n.members.list(), pins, n.cfg.Partitions, n.cfg.Replication)
+	prev := n.place()
+	n.placement.Store(next)
+	var gained, lost []uint32
+	for p := range next.held {
+		was := prev == nil || prev.held[p]
+		if prev == nil {
+			was = false
+		}
+		switch {
+		case next.held[p] && !was:
+			gained = append(gained, uint32(p))
+		case !next.held[p] && prev != nil && prev.held[p]:
+			lost = append(lost, uint32(p))
+		}
+	}
+	for _, p := range gained {
+		n.subscribe(p)
+	}
+	for _, p := range lost {
+		n.unsubscribe(p)
+	}
+	if prev != nil && (len(gained) > 0 || len(lost) > 0) {
+		n.log.Info("placement changed", "members", len(next.members), "gained", gained, "lost", lost)
+		n.stats.placementChanges.Add(1)
+		// Pull what we gained now rather than at the next round.
+		for _, p := range gained {
+			if src := n.randomStoring(p); src != "" {
+				n.syncWithSoon(src)
+			}
+		}
+	}
+}
+
+// place returns the current placement; nil before the first computation.
+func (n *Node) place() *placement { return n.placement.Load() }
+
+// holds reports whether this node holds partition p now.
+func (n *Node) holds(p uint32) bool {
+	pl := n.place()
+	return pl == nil || pl.held[p]
+}
+
+// stores reports whether this node keeps data for p: it holds p, or still
+// has data for it from before a placement change. Event loop only.
+func (n *Node) stores(p uint32) bool {
+	return n.holds(p) || n.trees[p].Len() > 0
+}
+
+// storedPartitions lists the partitions this node keeps data for. Event
+// loop only.
+func (n *Node) storedPartitions() []uint32 {
+	var out []uint32
+	for p := range n.trees {
+		if n.stores(uint32(p)) {
+			out = append(out, uint32(p))
+		}
+	}
+	return out
+}
+
+// randomStoring picks a live member that reports data for p, or "".
+func (n *Node) randomStoring(p uint32) peer.ID {
+	cands := slices.DeleteFunc(n.members.storing(p), func(id peer.ID) bool { return id == n.host.ID() })
+	if len(cands) == 0 {
+		return ""
+	}
+	return cands[randIntN(len(cands))]
+}
+
+// dropHandedOver deletes the data of partitions this node no longer holds
+// once at least R current holders report the same root: only then is
+// nothing lost by dropping it.
+func (n *Node) dropHandedOver() {
+	pl := n.place()
+	if pl == nil || n.cfg.Replication == 0 {
+		return
+	}
+	var drop []uint32
+	_ = n.do(n.ctx, func(*txn) error {
+		for p, t := range n.trees {
+			if pl.held[p] || t.Len() == 0 {
+				continue
+			}
+			need := min(n.cfg.Replication, len(pl.holders[p]))
+			if need > 0 && n.members.agreeing(uint32(p), t.Root(), pl.holders[p]) >= need {
+				drop = append(drop, uint32(p))
+			}
+		}
+		return nil
+	})
+	for _, p := range drop {
+		if err := n.dropPartition(p); err != nil {
+			n.log.Warn("dropping a handed-over partition failed", "partition", p, "err", err)
+			continue
+		}
+		n.log.Info("partition handed over and dropped", "partition", p)
+	}
+}
