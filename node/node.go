@@ -93,7 +93,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.members.init()
 	var err error
-	if n.store, n.ownStore, err = openStore(&n.cfg); err != nil {
+	if n.store, n.ownStore, err = openSealedStore(ctx, &n.cfg); err != nil {
 		return nil, err
 	}
 	ok := false
