@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 const (
 	frameRaw  = 0
 	frameZstd = 1
+	// frameChunk is the most read ahead of the bytes that have arrived.
+	frameChunk = 64 << 10
 )
 
 // ErrBadFrame is returned for a sync frame that is oversized or malformed.
@@ -70,10 +73,19 @@ func (f *framer) read() ([]byte, error) {
 	if size == 0 || size > uint64(f.maxFrame)+1 {
 		return nil, fmt.Errorf("%w: frame of %d bytes, limit %d", ErrBadFrame, size, f.maxFrame)
 	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(f.r, buf); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	// Memory follows the bytes that arrive, not the length claimed: a peer
+	// that announces a large frame and stalls holds at most one chunk.
+	var body bytes.Buffer
+	body.Grow(int(min(size, frameChunk)))
+	if _, err := io.CopyN(&body, f.r, int64(size)); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		// Not ErrBadFrame: a dropped or stalled stream is the network's
+		// fault as often as the peer's, and is not counted against it.
+		return nil, fmt.Errorf("node: sync frame body: %w", err)
 	}
+	buf := body.Bytes()
 	f.received += uint64(len(binary.AppendUvarint(nil, size))) + size
 	switch buf[0] {
 	case frameRaw:
