@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,8 @@ type settings struct {
 	MDNS          bool          `toml:"mdns"`
 	Memory        bool          `toml:"memory"`
 	Partitions    int           `toml:"partitions"`
+	Replication   int           `toml:"replication"`
+	Pin           []uint32      `toml:"pin"`
 	APITokenFile  string        `toml:"api-token-file"`
 	LogFormat     string        `toml:"log-format"`
 	LogLevel      string        `toml:"log-level"`
@@ -79,6 +82,32 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
+// pinFlag is a repeatable partition-number flag; like listFlag, the
+// command line replaces the file's list.
+type pinFlag struct {
+	v   *[]uint32
+	set bool
+}
+
+func (p *pinFlag) String() string {
+	if p.v == nil {
+		return ""
+	}
+	return fmt.Sprint(*p.v)
+}
+
+func (p *pinFlag) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return fmt.Errorf("partition must be a non-negative integer, got %q", s)
+	}
+	if !p.set {
+		*p.v, p.set = nil, true
+	}
+	*p.v = append(*p.v, uint32(n))
+	return nil
+}
+
 // flagSet declares meshd's flags over s.
 func flagSet(s *settings, configFile *string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("meshd", flag.ContinueOnError)
@@ -95,6 +124,8 @@ func flagSet(s *settings, configFile *string, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&s.MDNS, "mdns", s.MDNS, "discover peers on the LAN with mDNS")
 	fs.BoolVar(&s.Memory, "memory", s.Memory, "keep everything in memory (no disk, fresh identity)")
 	fs.IntVar(&s.Partitions, "partitions", s.Partitions, "partition `count`, fixed for the life of the mesh")
+	fs.IntVar(&s.Replication, "replication", s.Replication, "replication factor `R`: holders per partition (0: every node holds all)")
+	fs.Var(&pinFlag{v: &s.Pin}, "pin", "hold `partition` whatever the placement (repeatable)")
 	fs.StringVar(&s.APITokenFile, "api-token-file", s.APITokenFile, "`file` holding a bearer token the HTTP API will require")
 	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json")
 	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log level: debug, info, warn or error")
@@ -159,6 +190,8 @@ func (s *settings) validate() error {
 	switch {
 	case s.Partitions < 1 || s.Partitions > 1<<16:
 		return usagef("--partitions must be in [1, 65536], got %d", s.Partitions)
+	case s.Replication < 0:
+		return usagef("--replication must not be negative, got %d", s.Replication)
 	case s.Mesh == "":
 		return usagef("--mesh must not be empty")
 	case s.API == "":
@@ -216,6 +249,8 @@ func (s *settings) nodeConfig(logger *slog.Logger) (node.Config, error) {
 	cfg.Memory = s.Memory
 	cfg.Mesh = s.Mesh
 	cfg.Partitions = s.Partitions
+	cfg.Replication = s.Replication
+	cfg.Pinned = s.Pin
 	cfg.MDNS = s.MDNS
 	cfg.SyncInterval = s.SyncInterval
 	cfg.MaxValueBytes = s.MaxValueBytes

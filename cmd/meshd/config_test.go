@@ -82,6 +82,8 @@ func TestBadConfig(t *testing.T) {
 		"log format":    {args: []string{"--log-format", "xml"}, want: "--log-format"},
 		"log level":     {args: []string{"--log-level", "loud"}, want: "--log-level"},
 		"partitions":    {args: []string{"--partitions", "0"}, want: "--partitions"},
+		"replication":   {args: []string{"--replication", "-1"}, want: "--replication"},
+		"bad pin":       {args: []string{"--pin", "x"}, want: "partition must be"},
 		"file bad list": {file: "listen = [\"nope\"]\n", want: "--listen"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -121,5 +123,21 @@ func TestSecurityFilesReachNodeConfig(t *testing.T) {
 	}
 	if cfg.SwarmKeyFile != "/etc/meshd/swarm.key" || cfg.AllowlistFile != "/etc/meshd/peers" || cfg.EncryptionKeyFile != "/etc/meshd/at-rest.key" {
 		t.Fatalf("node config: swarm %q, allowlist %q, encryption %q", cfg.SwarmKeyFile, cfg.AllowlistFile, cfg.EncryptionKeyFile)
+	}
+}
+
+func TestPlacementFlags(t *testing.T) {
+	cfgFile := writeFile(t, "replication = 3\npin = [1, 2]\n")
+	s, err := loadSettings([]string{"--config", cfgFile}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.nodeConfig(nil)
+	if err != nil || cfg.Replication != 3 || !slices.Equal(cfg.Pinned, []uint32{1, 2}) {
+		t.Fatalf("from file: R=%d pinned=%v, %v", cfg.Replication, cfg.Pinned, err)
+	}
+	s, err = loadSettings([]string{"--config", cfgFile, "--pin", "7"}, nil)
+	if err != nil || !slices.Equal(s.Pin, []uint32{7}) {
+		t.Fatalf("--pin over file: %v, %v", s.Pin, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gossipmesh/gossipmesh/node"
@@ -135,17 +136,28 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	logger.Info("meshd started", "peer", n.ID(), "mesh", s.Mesh, "api", ln.Addr().String(), "memory", s.Memory)
 
 	var runErr error
-	select {
-	case sig := <-sigs:
-		logger.Info("shutting down", "signal", sig.String())
-	case err := <-served:
-		runErr = fmt.Errorf("meshd: API server: %v", err)
+wait:
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				reload(s, n, logger)
+				continue
+			}
+			logger.Info("shutting down", "signal", sig.String())
+		case err := <-served:
+			runErr = fmt.Errorf("meshd: API server: %v", err)
+		}
+		break wait
 	}
-	// A second signal while we wait on a slow shutdown forces the exit.
+	// A second stop signal while we wait on a slow shutdown forces the exit.
 	go func() {
-		sig := <-sigs
-		logger.Warn("second signal, exiting now", "signal", sig.String())
-		forceExit(1)
+		for sig := range sigs {
+			if sig != syscall.SIGHUP {
+				logger.Warn("second signal, exiting now", "signal", sig.String())
+				forceExit(1)
+			}
+		}
 	}()
 	close(done) // ends watch streams so Shutdown need not wait on them
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

@@ -5,7 +5,8 @@
 //	meshd [--data DIR] [--listen MULTIADDR]... [--api HOST:PORT]
 //	      [--bootstrap MULTIADDR/p2p/PEERID]... [--mesh NAME] [--config FILE]
 //	      [--swarm-key FILE] [--allowlist FILE] [--encryption-key-file FILE]
-//	      [--mdns=true|false] [--memory] [--partitions N] [--api-token-file FILE]
+//	      [--mdns=true|false] [--memory] [--partitions N] [--replication R]
+//	      [--pin PARTITION]... [--api-token-file FILE]
 //	      [--sync-interval D] [--max-value-bytes N]
 //	      [--log-format text|json] [--log-level debug|info|warn|error]
 //

@@ -356,6 +356,7 @@ func TestE2EBadFlagsAndConfig(t *testing.T) {
 		{[]string{"--no-such-flag"}, "meshd: flag provided but not defined"},
 		{[]string{"--config", badConfig}, "meshd: config " + badConfig + ": unknown key bogus"},
 		{[]string{"--listen", "not-a-multiaddr"}, "meshd: --listen"},
+		{[]string{"--memory", "--api", "127.0.0.1:0", "--mdns=false", "--log-level", "error", "--swarm-key", "/nonexistent/swarm.key"}, "meshd: node: invalid config"},
 	} {
 		var stderr bytes.Buffer
 		cmd := exec.Command(meshd, tc.args...)
@@ -367,5 +368,40 @@ func TestE2EBadFlagsAndConfig(t *testing.T) {
 		if got := stderr.String(); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, tc.want) {
 			t.Errorf("meshd %v: stderr %q, want one line starting %q", tc.args, got, tc.want)
 		}
+	}
+}
+
+func writeSwarmKey(t *testing.T, seed byte) string {
+	t.Helper()
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = seed + byte(i)
+	}
+	path := filepath.Join(t.TempDir(), "swarm.key")
+	body := fmt.Sprintf("/key/swarm/psk/1.0.0/\n/base16/\n%x\n", key)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestE2EPrivateMesh(t *testing.T) {
+	key, other := writeSwarmKey(t, 1), writeSwarmKey(t, 2)
+	a := startDaemon(t, t.TempDir(), "--swarm-key", key)
+	b := startDaemon(t, t.TempDir(), "--swarm-key", key, "--bootstrap", a.addr)
+	outsider := startDaemon(t, t.TempDir(), "--swarm-key", other, "--bootstrap", a.addr)
+	if err := a.put("secret", "42"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "secret on the member with the key", func() bool {
+		v, ok := b.get("secret")
+		return ok && v == "42"
+	})
+	// By now the outsider has had as long as b to connect and sync.
+	if v, ok := outsider.get("secret"); ok {
+		t.Fatalf("node with another swarm key read %q", v)
+	}
+	if out, err := outsider.ctl("peers"); err != nil || out != "" {
+		t.Fatalf("outsider peers = %q, %v", out, err)
 	}
 }
