@@ -405,3 +405,30 @@ func TestE2EPrivateMesh(t *testing.T) {
 		t.Fatalf("outsider peers = %q, %v", out, err)
 	}
 }
+
+func TestE2ETokenAndMetrics(t *testing.T) {
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, t.TempDir(), "--api-token-file", tok)
+	if _, err := d.ctl("put", "k", "v"); err == nil || !strings.Contains(err.Error(), "missing bearer token") {
+		t.Fatalf("put without token: %v", err)
+	}
+	if _, err := d.ctl("--token-file", tok, "put", "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", d.api+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{"gossipmesh_puts_total 1", "gossipmesh_keys 1", "gossipmesh_store_bytes ", "go_goroutines "} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
