@@ -127,6 +127,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.cmd("status", "Show per-partition Merkle roots, key counts and agreeing peers", exactArgs(0), a.status),
 		a.cmd("backup FILE", "Write a verified backup of the node to FILE", exactArgs(1), a.backup),
 		a.cmd("restore FILE", "Verify the backup FILE, then merge it into the node", exactArgs(1), a.restore),
+		a.keygenCmd(),
 	)
 	return root
 }
