@@ -41,6 +41,7 @@ type settings struct {
 	Replication   int           `toml:"replication"`
 	Pin           []uint32      `toml:"pin"`
 	APITokenFile  string        `toml:"api-token-file"`
+	APIInsecure   bool          `toml:"api-insecure"`
 	LogFormat     string        `toml:"log-format"`
 	LogLevel      string        `toml:"log-level"`
 	SyncInterval  time.Duration `toml:"sync-interval"`
@@ -127,6 +128,7 @@ func flagSet(s *settings, configFile *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&s.Replication, "replication", s.Replication, "replication factor `R`: holders per partition (0: every node holds all)")
 	fs.Var(&pinFlag{v: &s.Pin}, "pin", "hold `partition` whatever the placement (repeatable)")
 	fs.StringVar(&s.APITokenFile, "api-token-file", s.APITokenFile, "`file` holding a bearer token the HTTP API will require")
+	fs.BoolVar(&s.APIInsecure, "api-insecure", s.APIInsecure, "serve the API on a non-loopback address without a token (refused otherwise)")
 	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json")
 	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&s.SyncInterval, "sync-interval", s.SyncInterval, "mean `time` between anti-entropy rounds")

@@ -57,10 +57,14 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 
 // checkSettings does the checks that need more than the values: files.
 func checkSettings(s *settings) error {
-	if _, err := readToken(s.APITokenFile); err != nil {
+	token, err := readToken(s.APITokenFile)
+	if err != nil {
 		return err
 	}
-	_, err := s.nodeConfig(slog.Default())
+	if err := checkAPIExposure(s, token); err != nil {
+		return err
+	}
+	_, err = s.nodeConfig(slog.Default())
 	return err
 }
 
@@ -134,6 +138,9 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	}
 	fmt.Fprintf(stdout, "meshd: API on http://%s\n", ln.Addr())
 	logger.Info("meshd started", "peer", n.ID(), "mesh", s.Mesh, "api", ln.Addr().String(), "memory", s.Memory)
+	if token == "" && !isLoopback(s.API) {
+		logger.Warn("the HTTP API is served to the network WITHOUT a token (--api-insecure)", "api", ln.Addr().String())
+	}
 
 	var runErr error
 wait:
