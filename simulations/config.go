@@ -30,8 +30,15 @@ type Config struct {
 	// Default 6.
 	Degree int
 	// Timeout bounds the wait for convergence after the last fault and the
-	// last write. Default 30 s.
+	// last write. Default (0): 30 s, or 0.5 s per node when that is longer,
+	// since a large mesh in one process is CPU-bound.
 	Timeout time.Duration
+	// Latency overrides the scenario's one-way link latency when positive.
+	// Default 0: the scenario's (2 ms; 10 ms for lossy).
+	Latency time.Duration
+	// Bandwidth limits each link, in bytes per second, when positive.
+	// Default 0: unlimited.
+	Bandwidth float64
 	// SampleEvery is the time-series sampling period. Default 100 ms, or
 	// 2 ms per node when that is longer, so sampling stays cheap at scale.
 	SampleEvery time.Duration
@@ -51,7 +58,6 @@ func DefaultConfig() Config {
 		Partitions:   16,
 		SyncInterval: 200 * time.Millisecond,
 		Degree:       6,
-		Timeout:      30 * time.Second,
 	}
 }
 
@@ -70,10 +76,13 @@ func (c *Config) validate() error {
 		return bad("SyncInterval must be positive")
 	case c.Degree < 1:
 		return bad("Degree must be positive, got %d", c.Degree)
-	case c.Timeout <= 0:
-		return bad("Timeout must be positive")
+	case c.Timeout < 0 || c.Latency < 0 || c.Bandwidth < 0:
+		return bad("Timeout, Latency and Bandwidth must not be negative")
 	case c.Workload.Zipf != 0 && c.Workload.Zipf <= 1:
 		return bad("Workload.Zipf must be 0 (uniform) or > 1, got %v", c.Workload.Zipf)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = max(30*time.Second, time.Duration(c.Nodes)*500*time.Millisecond)
 	}
 	if c.SampleEvery <= 0 {
 		c.SampleEvery = max(100*time.Millisecond, time.Duration(c.Nodes)*2*time.Millisecond)

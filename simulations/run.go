@@ -121,6 +121,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Latency > 0 {
+		plan.Latency = cfg.Latency
+	}
+	if cfg.Bandwidth > 0 {
+		plan.Bandwidth = cfg.Bandwidth
+	}
 	r := &run{cfg: cfg, plan: plan}
 	r.ops = cfg.Workload.Generate(workRng, cfg.Duration, plan.Eligible(cfg.Nodes))
 	r.history = make([]Record, len(r.ops))
