@@ -408,7 +408,10 @@ func (r *run) execute(ctx context.Context, s *simNode, op *Op) {
 		rec.Outcome = Skipped
 		return
 	}
-	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A client that gives up early turns an op indeterminate, which weakens
+	// the check; a large mesh in one process can be slow to answer, so the
+	// client waits as long as the convergence deadline.
+	octx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	key := []byte(op.Key)
 	var err error
