@@ -66,7 +66,7 @@ func (f *framer) write(payload []byte) error {
 }
 
 func (f *framer) read() ([]byte, error) {
-	size, err := binary.ReadUvarint(f.r)
+	size, err := readLength(f.r)
 	if err != nil {
 		return nil, err
 	}
@@ -102,4 +102,30 @@ func (f *framer) read() ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown flag %d", ErrBadFrame, buf[0])
 	}
+}
+
+// readLength reads a frame's uvarint length. Unlike binary.ReadUvarint it
+// reports an overlong varint as ErrBadFrame, so that peer misbehaviour is
+// told apart from a dropped stream (whose error passes through as is).
+func readLength(r io.ByteReader) (uint64, error) {
+	var x uint64
+	var shift uint
+	for i := range binary.MaxVarintLen64 {
+		b, err := r.ReadByte()
+		if err != nil {
+			if i > 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				break
+			}
+			return x | uint64(b)<<shift, nil
+		}
+		x |= uint64(b&0x7f) << shift
+		shift += 7
+	}
+	return 0, fmt.Errorf("%w: frame length varint overflows", ErrBadFrame)
 }
