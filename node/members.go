@@ -100,7 +100,9 @@ func (m *members) heard(id peer.ID, hb heartbeat, partitions int, now time.Time)
 	if ok && hb.incarnation < mb.incarnation {
 		return false // a stale heartbeat from before a restart
 	}
-	changed := !ok || !slices.Equal(mb.pins, hb.pins)
+	// A member known only from a handshake becomes part of placement with
+	// its first heartbeat.
+	changed := !ok || mb.stores == nil || !slices.Equal(mb.pins, hb.pins)
 	mb.lastSeen, mb.suspect, mb.incarnation, mb.pins = now, false, hb.incarnation, hb.pins
 	mb.stores = make([]bool, partitions)
 	if len(mb.roots) != partitions {

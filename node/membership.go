@@ -10,6 +10,7 @@ import (
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
 )
 
 const heartbeatVersion = 1
@@ -24,7 +25,14 @@ type heartbeat struct {
 	incarnation uint64 // start time of the sender, to ignore stale heartbeats after a restart
 	pins        []uint32
 	roots       []partitionRoot
+	addrs       [][]byte // the sender's listen multiaddrs, binary form
 }
+
+// Heartbeat limits, so a hostile member cannot make us store much.
+const (
+	maxHeartbeatAddrs    = 16
+	maxHeartbeatAddrSize = 256
+)
 
 type partitionRoot struct {
 	partition uint32
@@ -43,6 +51,11 @@ func appendHeartbeat(dst []byte, hb heartbeat) []byte {
 	for _, r := range hb.roots {
 		dst = binary.AppendUvarint(dst, uint64(r.partition))
 		dst = append(dst, r.root[:]...)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(hb.addrs)))
+	for _, a := range hb.addrs {
+		dst = binary.AppendUvarint(dst, uint64(len(a)))
+		dst = append(dst, a...)
 	}
 	return dst
 }
@@ -87,6 +100,17 @@ func decodeHeartbeat(b []byte, partitions int) (heartbeat, error) {
 		r.partition = uint32(p)
 		copy(r.root[:], b[k:])
 		hb.roots, b = append(hb.roots, r), b[k+merkle.HashSize:]
+	}
+	if count, k = binary.Uvarint(b); k <= 0 || count > maxHeartbeatAddrs {
+		return bad("address count")
+	}
+	b = b[k:]
+	for range count {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > maxHeartbeatAddrSize || l > uint64(len(b)-k) {
+			return bad("address")
+		}
+		hb.addrs, b = append(hb.addrs, b[k:k+int(l)]), b[k+int(l):]
 	}
 	if len(b) != 0 {
 		return bad("trailing bytes")
@@ -146,6 +170,17 @@ func (n *Node) receiveHeartbeats(sub *pubsub.Subscription) {
 		if !ok || from == self || n.members.isForeign(from) {
 			continue
 		}
+		// Members that are not our direct neighbours are dialled for
+		// anti-entropy and handoff by these addresses.
+		var addrs []multiaddr.Multiaddr
+		for _, b := range hb.addrs {
+			if a, err := multiaddr.NewMultiaddrBytes(b); err == nil {
+				addrs = append(addrs, a)
+			}
+		}
+		if len(addrs) > 0 {
+			n.host.Peerstore().AddAddrs(from, addrs, 3*n.cfg.DeadAfter)
+		}
 		if n.members.heard(from, hb, n.cfg.Partitions, n.cfg.Now()) {
 			n.log.Info("member joined", "peer", from)
 			n.replace()
@@ -176,6 +211,11 @@ func (n *Node) membershipLoop() {
 
 func (n *Node) publishHeartbeat() {
 	hb := heartbeat{mesh: n.meshID, incarnation: n.incarnation, pins: n.cfg.Pinned}
+	for _, a := range n.host.Addrs() {
+		if len(hb.addrs) < maxHeartbeatAddrs && len(a.Bytes()) <= maxHeartbeatAddrSize {
+			hb.addrs = append(hb.addrs, a.Bytes())
+		}
+	}
 	err := n.do(n.ctx, func(*txn) error {
 		for p, t := range n.trees {
 			if n.stores(uint32(p)) {
