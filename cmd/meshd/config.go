@@ -31,6 +31,7 @@ type settings struct {
 	Listen        []string      `toml:"listen"`
 	API           string        `toml:"api"`
 	Bootstrap     []string      `toml:"bootstrap"`
+	Join          []string      `toml:"join"`
 	Mesh          string        `toml:"mesh"`
 	SwarmKey      string        `toml:"swarm-key"`
 	Allowlist     string        `toml:"allowlist"`
@@ -118,6 +119,7 @@ func flagSet(s *settings, configFile *string, out io.Writer) *flag.FlagSet {
 	fs.Var(&listFlag{v: &s.Listen}, "listen", "libp2p listen `multiaddr` (repeatable; default TCP and QUIC on all interfaces)")
 	fs.StringVar(&s.API, "api", s.API, "HTTP API address `host:port` (port 0 picks one)")
 	fs.Var(&listFlag{v: &s.Bootstrap}, "bootstrap", "bootstrap peer `multiaddr` with /p2p/PEERID (repeatable)")
+	fs.Var(&listFlag{v: &s.Join}, "join", "HTTP API `url` of a peer (http://node1:7700) to ask for its addresses and dial, retrying until it answers and whenever it drops (repeatable)")
 	fs.StringVar(&s.Mesh, "mesh", s.Mesh, "mesh `name`; peers of other meshes are refused")
 	fs.StringVar(&s.SwarmKey, "swarm-key", s.SwarmKey, "pre-shared swarm key `file` for a private mesh")
 	fs.StringVar(&s.Allowlist, "allowlist", s.Allowlist, "`file` of peer IDs (one a line, # comments); only they may connect")
@@ -214,6 +216,9 @@ func (s *settings) validate() error {
 		return err
 	}
 	if _, err := parseAddrs("--bootstrap", s.Bootstrap); err != nil {
+		return err
+	}
+	if _, err := parseJoin(s.Join); err != nil {
 		return err
 	}
 	return nil

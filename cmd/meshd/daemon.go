@@ -132,6 +132,22 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
+	joins, _ := parseJoin(s.Join) // validated
+	joinCtx, stopJoins := context.WithCancel(context.Background())
+	joinsDone := make(chan struct{}, len(joins))
+	for _, base := range joins {
+		go func() {
+			defer func() { joinsDone <- struct{}{} }()
+			joinLoop(joinCtx, n, base, token, logger)
+		}()
+	}
+	stopJoining := func() {
+		stopJoins()
+		for range joins {
+			<-joinsDone
+		}
+	}
+
 	fmt.Fprintf(stdout, "meshd: peer ID %s\n", n.ID())
 	for _, a := range n.Addrs() {
 		fmt.Fprintf(stdout, "meshd: listening on %s\n", a)
@@ -166,6 +182,7 @@ wait:
 			}
 		}
 	}()
+	stopJoining()
 	close(done) // ends watch streams so Shutdown need not wait on them
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()

@@ -3,7 +3,8 @@
 // backup/restore.
 //
 //	meshd [--data DIR] [--listen MULTIADDR]... [--api HOST:PORT]
-//	      [--bootstrap MULTIADDR/p2p/PEERID]... [--mesh NAME] [--config FILE]
+//	      [--bootstrap MULTIADDR/p2p/PEERID]... [--join URL]... [--mesh NAME]
+//	      [--config FILE]
 //	      [--swarm-key FILE] [--allowlist FILE] [--encryption-key-file FILE]
 //	      [--mdns=true|false] [--memory] [--partitions N] [--replication R]
 //	      [--pin PARTITION]... [--api-token-file FILE]
@@ -22,6 +23,12 @@
 //	mesh = "plant-7"
 //	mdns = false
 //	log-format = "json"
+//
+// --join http://node1:7700 names a peer by its HTTP API instead of its peer
+// ID: meshd asks it for GET /v1/id and dials the addresses it returns,
+// retrying with backoff (250 ms to 4 s) until it answers, and again whenever
+// that peer stops being a member. It is how containers that know each other
+// only by service name find each other (simulations/cluster/compose.yaml).
 //
 // At start meshd prints its peer ID, its listen multiaddrs and the API
 // address on stdout; logs go to stderr. SIGINT or SIGTERM stops it cleanly
