@@ -36,6 +36,19 @@ type Record struct {
 	Stamp      crdt.Timestamp
 	StampExact bool
 	StampOK    bool
+	// StampMax, when not zero, says the client could not read the stamp
+	// back and knows only a window: the write got a timestamp in
+	// [Stamp, StampMax]. A client on the nodes' own clock (containers on one
+	// host) takes the wall times the call began and returned: the node
+	// stamps the write in between, and a hybrid clock never runs ahead of
+	// the latest physical time it has seen. Stamp is then a lower bound, so
+	// a final state older than it still proves the write lost.
+	StampMax crdt.Timestamp `json:",omitzero"`
+}
+
+// within reports whether ts lies in the record's stamp window.
+func (r Record) within(ts crdt.Timestamp) bool {
+	return !r.StampMax.IsZero() && r.Stamp.Compare(ts) <= 0 && ts.Compare(r.StampMax) <= 0
 }
 
 // Report is the outcome of checking a converged state against the history.
@@ -175,8 +188,11 @@ func checkRegister(rep *Report, key string, recs []Record, st crdt.State) {
 			if r.StampExact && r.Stamp != fts {
 				rep.fail("%s: final value of op %d carries %v, the write got %v", key, r.Op.Seq, fts, r.Stamp)
 			}
+			if !r.StampMax.IsZero() && !r.within(fts) {
+				rep.fail("%s: final value of op %d carries %v, outside its call's window [%v, %v]", key, r.Op.Seq, fts, r.Stamp, r.StampMax)
+			}
 			return
-		case !live && r.Op.Kind == OpDelete && r.StampOK && r.Stamp == fts:
+		case !live && r.Op.Kind == OpDelete && r.StampOK && (r.Stamp == fts || r.within(fts)):
 			return
 		}
 	}

@@ -149,3 +149,42 @@ func TestCheckUnwrittenKey(t *testing.T) {
 		t.Fatalf("phantom key not reported: %+v", rep)
 	}
 }
+
+func TestCheckRegisterStampWindow(t *testing.T) {
+	// A client over HTTP knows only that each write got a stamp between the
+	// wall times its call began and returned.
+	window := func(r Record, lo, hi int64) Record {
+		r.Stamp, r.StampMax, r.StampExact = crdt.Timestamp{Wall: lo}, crdt.Timestamp{Wall: hi, Logical: ^uint32(0), Node: ^crdt.NodeID(0)}, false
+		return r
+	}
+	h := []Record{
+		window(put(0, 0, "r/1", "a", crdt.Timestamp{}, 0, 1), 100, 110),
+		window(put(1, 1, "r/1", "b", crdt.Timestamp{}, 2, 3), 120, 130),
+		window(Record{Op: Op{Seq: 2, Node: 2, Kind: OpDelete, Key: "r/2"}, Outcome: Acked, StampOK: true}, 140, 150),
+	}
+	tests := []struct {
+		name        string
+		final       map[string]crdt.State
+		lost, fails int
+	}{
+		{"newest write wins", map[string]crdt.State{"r/1": lww("b", ts(125))}, 1, 0}, // r/2's delete lost: key absent
+		{"older write survives: the newer is lost", map[string]crdt.State{"r/1": lww("a", ts(105))}, 2, 0},
+		{"stamp outside the call", map[string]crdt.State{"r/1": lww("b", ts(135))}, 1, 1},
+		{"tombstone in the delete's window", map[string]crdt.State{"r/1": lww("b", ts(125)), "r/2": tomb(ts(145))}, 0, 0},
+		{"tombstone matches no delete", map[string]crdt.State{"r/1": lww("b", ts(125)), "r/2": tomb(ts(155))}, 0, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := Check(h, tc.final)
+			if rep.Lost != tc.lost || rep.Errors != tc.fails {
+				t.Fatalf("lost %d errors %d, want %d and %d: %v", rep.Lost, rep.Errors, tc.lost, tc.fails, rep.Violations)
+			}
+		})
+	}
+}
+
+func tomb(stamp crdt.Timestamp) crdt.State {
+	r := &crdt.LWW{}
+	r.Delete(stamp)
+	return r
+}
