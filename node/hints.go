@@ -182,7 +182,7 @@ func (n *Node) serveKV(req []byte) (byte, []byte) {
 		err := n.do(ctx, func(tx *txn) error {
 			tx.durable = true // the sender drops its hint once we answer
 			for i, r := range recs {
-				if _, err := tx.mergeRemote(r.key, states[i]); err != nil {
+				if err := tx.mergeHandedOff(r.key, states[i]); err != nil {
 					return err
 				}
 			}
@@ -336,7 +336,7 @@ func (n *Node) handOffBatch(ctx context.Context, p uint32, recs []kvRecord) erro
 				continue // rewritten since we read it: hand off again next time
 			}
 			if local {
-				if _, err := tx.mergeRemote(r.key, cur); err != nil {
+				if err := tx.mergeHandedOff(r.key, cur); err != nil {
 					return err
 				}
 				tx.durable = true

@@ -121,11 +121,6 @@ func (n *Node) startHost(ctx context.Context, key crypto.PrivKey) error {
 				n.onConnected(c.RemotePeer())
 			}
 		},
-		DisconnectedF: func(net network.Network, c network.Conn) {
-			if net.Connectedness(c.RemotePeer()) != network.Connected {
-				n.members.remove(c.RemotePeer())
-			}
-		},
 	})
 	return nil
 }

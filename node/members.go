@@ -146,12 +146,6 @@ func (m *members) setRoots(id peer.ID, roots []merkle.Hash) {
 	}
 }
 
-func (m *members) remove(id peer.ID) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.live, id)
-}
-
 func (m *members) refuse(id peer.ID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -216,3 +210,21 @@ func (m *members) agreeing(p uint32, root merkle.Hash, among []peer.ID) int {
 	}
 	return count
 }
+
+// withData lists live members whose last reported root of partition p is
+// not the empty tree's.
+func (m *members) withData(p uint32) []peer.ID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []peer.ID
+	for id, mb := range m.live {
+		if int(p) < len(mb.roots) && mb.roots[p] != emptyRoot && mb.roots[p] != (merkle.Hash{}) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// emptyRoot is the root of a partition with no keys.
+var emptyRoot = merkle.New().Root()

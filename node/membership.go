@@ -269,9 +269,13 @@ func (n *Node) replace() {
 	if prev != nil && (len(gained) > 0 || len(lost) > 0) {
 		n.log.Info("placement changed", "members", len(next.members), "gained", gained, "lost", lost)
 		n.stats.placementChanges.Add(1)
-		// Pull what we gained now rather than at the next round.
+		// Pull what we gained now rather than at the next round, from
+		// members that have data for it; one session covers every
+		// partition both sides store, so each source is asked once.
+		asked := map[peer.ID]bool{}
 		for _, p := range gained {
-			if src := n.randomStoring(p); src != "" {
+			if src := n.pullSource(p, prev); src != "" && !asked[src] {
+				asked[src] = true
 				n.syncWithSoon(src)
 			}
 		}
@@ -310,6 +314,28 @@ func (n *Node) randomStoring(p uint32) peer.ID {
 	cands := slices.DeleteFunc(n.members.storing(p), func(id peer.ID) bool { return id == n.host.ID() })
 	if len(cands) == 0 {
 		return ""
+	}
+	return cands[randIntN(len(cands))]
+}
+
+// pullSource picks a member to pull a newly gained partition p from: one of
+// its previous holders that is still live, else a member reporting a
+// non-empty root for it. A new holder that has not caught up yet reports an
+// empty root, and pulling from it would leave p empty until the next round.
+func (n *Node) pullSource(p uint32, prev *placement) peer.ID {
+	self := n.host.ID()
+	live := n.members.list()
+	var cands []peer.ID
+	for _, id := range prev.holders[p] {
+		if id != self && slices.Contains(live, id) {
+			cands = append(cands, id)
+		}
+	}
+	if len(cands) == 0 {
+		cands = slices.DeleteFunc(n.members.withData(p), func(id peer.ID) bool { return id == self })
+	}
+	if len(cands) == 0 {
+		return n.randomStoring(p)
 	}
 	return cands[randIntN(len(cands))]
 }

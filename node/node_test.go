@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -69,16 +70,23 @@ func chain(t testing.TB, nodes []*Node) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or the deadline passes. With
+// GOSSIPMESH_TRACE_WAIT set it logs each new reason for waiting, which
+// shows where the time to converge goes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	start, last := time.Now(), ""
 	for {
 		err := cond()
 		if err == nil {
 			return
+		}
+		if os.Getenv("GOSSIPMESH_TRACE_WAIT") != "" && err.Error() != last {
+			last = err.Error()
+			t.Logf("  %v %s: %s", time.Since(start).Round(time.Millisecond), what, last)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not reached within %v: %v", what, timeout, err)

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,7 +51,7 @@ func placementSettled(t testing.TB, nodes []*Node, r int) func() error {
 		for i, n := range nodes {
 			pl := n.place()
 			if !slices.Equal(pl.members, ids) {
-				return fmt.Errorf("node %d sees %d members, want %d", i, len(pl.members), len(ids))
+				return fmt.Errorf("node %d sees %d members, want %d: %s", i, len(pl.members), len(ids), memberDiff(n, pl.members, ids))
 			}
 			for p := range pl.holders {
 				if len(pl.holders[p]) != r {
@@ -99,9 +99,6 @@ func TestShardedPlacementHoldsExactlyR(t *testing.T) {
 }
 
 func TestShardedMembershipChangesLoseNothing(t *testing.T) {
-	if os.Getenv("GOSSIPMESH_LONG") == "" {
-		t.Skip("long run, and placement does not settle reliably yet after 5 joins (issue 5); set GOSSIPMESH_LONG=1")
-	}
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
@@ -129,8 +126,10 @@ func TestShardedMembershipChangesLoseNothing(t *testing.T) {
 		nodes = append(nodes, startNode(t, cfg))
 	}
 	meshLinks(t, nodes, 10, rng)
+	joined := time.Now()
 	write("during-join", 100)
 	waitFor(t, 60*time.Second, "placement after 5 joins", placementSettled(t, nodes, 3))
+	t.Logf("5 joins: placement and roots settled %v after the last join", time.Since(joined).Round(time.Millisecond))
 	// Remove three, one at a time: two closed, one crashed with its writes
 	// in flight. Each removal waits for re-replication, as an operator would.
 	for round := range 3 {
@@ -138,12 +137,23 @@ func TestShardedMembershipChangesLoseNothing(t *testing.T) {
 		if round == 2 {
 			go nodes[victim].Put(ctx, []byte("crash/in-flight"), []byte("unacked"))
 		}
+		gone := nodes[victim].ID()
 		nodes[victim].Close()
+		closed := time.Now()
 		nodes = slices.Delete(nodes, victim, victim+1)
 		write(fmt.Sprintf("during-leave-%d", round), 30)
-		start := time.Now()
+		waitFor(t, 30*time.Second, "the removal detected", func() error {
+			for i, n := range nodes {
+				if slices.Contains(n.place().members, gone) {
+					return fmt.Errorf("node %d still places %s", i, gone.ShortString())
+				}
+			}
+			return nil
+		})
+		detected := time.Now()
 		waitFor(t, 60*time.Second, "placement after a removal", placementSettled(t, nodes, 3))
-		t.Logf("removal %d: placement and roots settled %v after the change", round, time.Since(start).Round(time.Millisecond))
+		t.Logf("removal %d: every node declared it dead %v after it stopped; placement and roots settled %v after that",
+			round, detected.Sub(closed).Round(time.Millisecond), time.Since(detected).Round(time.Millisecond))
 	}
 	write("after", 50)
 	waitFor(t, 60*time.Second, "final placement", placementSettled(t, nodes, 3))
@@ -210,4 +220,30 @@ func TestWriteThroughNonHolderSurvivesItsCrash(t *testing.T) {
 		}
 		return errors.New("not yet")
 	})
+}
+
+// memberDiff says which members a node's placement has wrong, and how long
+// ago it last heard each, to tell a stale view from a flapping one.
+func memberDiff(n *Node, got, want []peer.ID) string {
+	now := n.cfg.Now()
+	var out []string
+	n.members.mu.Lock()
+	defer n.members.mu.Unlock()
+	age := func(id peer.ID) string {
+		if mb, ok := n.members.live[id]; ok {
+			return fmt.Sprintf("heard %v ago", now.Sub(mb.lastSeen).Round(time.Millisecond))
+		}
+		return "not live"
+	}
+	for _, id := range got {
+		if !slices.Contains(want, id) {
+			out = append(out, fmt.Sprintf("extra %s (%s)", id.ShortString(), age(id)))
+		}
+	}
+	for _, id := range want {
+		if !slices.Contains(got, id) {
+			out = append(out, fmt.Sprintf("missing %s (%s)", id.ShortString(), age(id)))
+		}
+	}
+	return strings.Join(out, ", ")
 }

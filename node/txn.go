@@ -153,6 +153,20 @@ func (tx *txn) mergeRemote(key []byte, remote crdt.State) (bool, error) {
 	return true, nil
 }
 
+// mergeHandedOff merges a state handed off by a non-holder (or a hint of
+// this node's own, for a partition it now holds). Unlike state received by
+// gossip or anti-entropy, the other holders have not seen it, so the merged
+// state is gossiped to them.
+func (tx *txn) mergeHandedOff(key []byte, s crdt.State) error {
+	changed, err := tx.mergeRemote(key, s)
+	if err != nil || !changed {
+		return err
+	}
+	c := tx.staged[string(key)]
+	c.delta = c.state.Clone()
+	return nil
+}
+
 // commit writes every staged change in one synced datastore batch.
 func (tx *txn) commit() error {
 	if len(tx.order) == 0 {
