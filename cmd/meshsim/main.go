@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gossipmesh/gossipmesh/simulations"
+	"github.com/gossipmesh/gossipmesh/simulations/cluster"
 )
 
 // Exit codes.
@@ -62,6 +63,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	verbose := fs.Bool("v", false, "node logs (warnings and up) on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	dk := cluster.DefaultConfig()
+	fs.IntVar(&dk.Faults, "faults", dk.Faults, "docker backend, random-faults: number of faults")
+	fs.DurationVar(&dk.PauseFor, "pause", dk.PauseFor, "docker backend: how long a paused node stays frozen")
+	fs.StringVar(&dk.Image, "image", "", "docker backend: meshd image to run (default: build it from this module)")
+	fs.BoolVar(&dk.KeepOnFailure, "keep", false, "docker backend: leave the containers and networks of a failed run")
 	if err := fs.Parse(args); err != nil {
 		return exitUnavailable
 	}
@@ -77,7 +83,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch *backend {
 	case "mocknet":
 	case "docker":
-		return unavailable(errors.New("--backend docker: not implemented yet"))
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		dk.Scenario, dk.Nodes, dk.Seed = cfg.Scenario, cfg.Nodes, cfg.Seed
+		if !set["nodes"] {
+			dk.Nodes = 5
+		}
+		if set["duration"] {
+			dk.Duration = cfg.Duration
+		}
+		if set["sync-interval"] {
+			dk.SyncInterval = cfg.SyncInterval
+		}
+		if set["timeout"] {
+			dk.Timeout = cfg.Timeout
+		}
+		if set["rate"] {
+			dk.Workload.Rate = cfg.Workload.Rate
+		}
+		dk.Workload.Keys, dk.Workload.Zipf, dk.Partitions = cfg.Workload.Keys, cfg.Workload.Zipf, cfg.Partitions
+		dk.Out = *out
+		if !*quiet {
+			dk.Progress = stderr
+		}
+		return runDocker(dk, stdout, stderr, unavailable)
 	default:
 		return unavailable(fmt.Errorf("--backend %q: want mocknet or docker", *backend))
 	}
@@ -139,4 +168,35 @@ func printJSON(w io.Writer, v any) {
 		b = []byte(fmt.Sprintf(`{"error":%q}`, err.Error()))
 	}
 	fmt.Fprintln(w, string(b))
+}
+
+// runDocker runs a scenario on meshd containers (package cluster) and
+// prints the same summary line as the in-process backend, with its fault
+// counts and the run's ID.
+func runDocker(cfg cluster.Config, stdout, stderr io.Writer, unavailable func(error) int) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := cluster.Run(ctx, cfg)
+	if err != nil {
+		if errors.Is(err, cluster.ErrNoDocker) || errors.Is(err, cluster.ErrUnknownScenario) ||
+			errors.Is(err, cluster.ErrInvalidConfig) || errors.Is(err, cluster.ErrBuild) {
+			return unavailable(err)
+		}
+		fmt.Fprintf(stderr, "meshsim: %v\n", err)
+		printJSON(stdout, summary{Scenario: cfg.Scenario, Nodes: cfg.Nodes, Seed: cfg.Seed, Error: err.Error()})
+		return exitFailed
+	}
+	for _, v := range res.Violations {
+		fmt.Fprintf(stderr, "meshsim: violation: %s\n", v)
+	}
+	printJSON(stdout, res)
+	if err := res.Err(); err != nil {
+		fmt.Fprintf(stderr, "meshsim: FAIL: %v\n", err)
+		return exitFailed
+	}
+	if cfg.Progress != nil {
+		fmt.Fprintf(stderr, "meshsim: OK: equal roots %d ms after quiescence (%d ms after the last fault), %d acknowledged writes, none lost\n",
+			res.ConvergenceMS, res.SinceLastFaultMS, res.AckedWrites)
+	}
+	return exitOK
 }
