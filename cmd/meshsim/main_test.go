@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gossipmesh/gossipmesh/simulations/cluster"
 )
 
 // lastJSON decodes the last line of stdout, which the contract says is one
@@ -52,7 +55,8 @@ func TestRunSmallSteadyWritesOutputs(t *testing.T) {
 func TestUnavailableExitsTwoWithJSON(t *testing.T) {
 	for _, args := range [][]string{
 		{"--scenario", "sharded"},
-		{"--backend", "docker"},
+		{"--backend", "docker", "--scenario", "no-such"},
+		{"--backend", "podman"},
 		{"--scenario", "no-such"},
 		{"--nodes", "0"},
 	} {
@@ -65,5 +69,36 @@ func TestUnavailableExitsTwoWithJSON(t *testing.T) {
 		if m["converged"] != false || m["error"] == "" {
 			t.Errorf("%v: summary %v", args, m)
 		}
+	}
+}
+
+// TestDockerBackend runs a short partition-heal on five meshd containers;
+// it is skipped when no Docker engine answers.
+func TestDockerBackend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("docker backend: skipped with -short")
+	}
+	if err := cluster.Available(context.Background()); err != nil {
+		t.Skipf("no Docker engine reachable (`docker info` failed), skipping: %v", err)
+	}
+	const seed = "2"
+	t.Logf("seed %s", seed)
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--backend", "docker", "--scenario", "partition-heal", "--nodes", "5", "--seed", seed, "--duration", "8s", "--out", dir}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	m := lastJSON(t, stdout.String())
+	for _, k := range []string{"scenario", "nodes", "seed", "converged", "convergence_ms", "acked_writes", "lost_writes", "bytes_sent", "faults", "backend"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("summary lacks %q: %v", k, m)
+		}
+	}
+	if m["converged"] != true || m["lost_writes"] != float64(0) || m["nodes"] != float64(5) || m["backend"] != "docker" {
+		t.Errorf("summary: %v", m)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "history.jsonl")); err != nil || st.Size() == 0 {
+		t.Errorf("history.jsonl: %v", err)
 	}
 }

@@ -1,0 +1,179 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Tests run real containers and are skipped when no Docker engine answers.
+// The image is built once per test binary.
+
+var (
+	imageOnce sync.Once
+	imageRef  string
+	imageErr  error
+)
+
+// needDocker skips the test without an engine and returns the meshd image.
+func needDocker(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("cluster test: skipped with -short")
+	}
+	ctx := context.Background()
+	if err := Available(ctx); err != nil {
+		t.Skipf("no Docker engine reachable (`docker info` failed), skipping the container test: %v", err)
+	}
+	imageOnce.Do(func() {
+		if ref := os.Getenv("GOSSIPMESH_IMAGE"); ref != "" {
+			imageRef = ref
+			return
+		}
+		imageRef, imageErr = buildImage(ctx, docker{bin: "docker"}, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
+	})
+	if imageErr != nil {
+		t.Fatal(imageErr)
+	}
+	return imageRef
+}
+
+// leftovers lists the containers and networks a run left behind.
+func leftovers(t *testing.T, runID string) string {
+	t.Helper()
+	d := docker{bin: "docker"}
+	ctx := context.Background()
+	cs, err := d.run(ctx, "ps", "-aq", "--filter", "label="+labelKey+"="+runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := d.run(ctx, "network", "ls", "-q", "--filter", "label="+labelKey+"="+runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(cs + " " + ns)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func runScenario(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	t.Logf("scenario %s, %d nodes, seed %d", cfg.Scenario, cfg.Nodes, cfg.Seed)
+	cfg.Image = needDocker(t)
+	cfg.Progress = testWriter{t}
+	cfg.Out = t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("result: converged %v in %d ms (%d ms after the last fault), %d acked, %d lost, %d faults %v",
+		res.Converged, res.ConvergenceMS, res.SinceLastFaultMS, res.AckedWrites, res.LostWrites, res.Faults, res.FaultKinds)
+	if err := res.Err(); err != nil {
+		t.Fatalf("%v; violations: %v", err, res.Violations)
+	}
+	if res.AckedWrites == 0 {
+		t.Fatal("no acknowledged write")
+	}
+	if left := leftovers(t, res.RunID); left != "" {
+		t.Errorf("run %s left containers or networks behind: %s", res.RunID, left)
+	}
+	for _, f := range []string{"history.jsonl", "faults.jsonl", "node-0.log"} {
+		if st, err := os.Stat(cfg.Out + "/" + f); err != nil || (st.Size() == 0 && f != "faults.jsonl") {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	return res
+}
+
+func TestPartitionHeal(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Scenario, cfg.Seed, cfg.Duration, cfg.Timeout = "partition-heal", 3, 12*time.Second, 30*time.Second
+	res := runScenario(t, cfg)
+	if res.FaultKinds["partition"] != 1 {
+		t.Errorf("faults %v, want one partition", res.FaultKinds)
+	}
+}
+
+// TestRandomFaults mixes partitions, kill -9 then start, pauses and
+// restarts; seed 7 draws every kind (2 each).
+func TestRandomFaults(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Scenario, cfg.Seed, cfg.Faults = "random-faults", 7, 8
+	cfg.Duration, cfg.PauseFor, cfg.Timeout = 40*time.Second, 6*time.Second, 30*time.Second
+	res := runScenario(t, cfg)
+	for _, k := range []string{"partition", "kill", "pause", "restart"} {
+		if res.FaultKinds[k] == 0 {
+			t.Errorf("no %s among the faults %v", k, res.FaultKinds)
+		}
+	}
+	if res.SinceLastFaultMS > 10_000 {
+		t.Errorf("equal roots %d ms after the last fault, want within 10 s", res.SinceLastFaultMS)
+	}
+}
+
+// TestRandomFaultsPlan checks the schedule without Docker: reproducible
+// from the seed, the requested number of faults, one partition at a time,
+// at least two nodes running, every fault ended by the end of the run.
+func TestRandomFaultsPlan(t *testing.T) {
+	for seed := int64(1); seed <= 20; seed++ {
+		cfg := DefaultConfig()
+		cfg.Scenario, cfg.Seed, cfg.Duration = "random-faults", seed, 3*time.Minute
+		if err := cfg.validate(); err != nil {
+			t.Fatal(err)
+		}
+		draw := func() plan {
+			p, err := makePlan(&cfg, rand.New(rand.NewPCG(uint64(seed), 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		p, q := draw(), draw()
+		if fmt.Sprint(p.faults) != fmt.Sprint(q.faults) {
+			t.Fatalf("seed %d: two draws differ", seed)
+		}
+		primaries, cut, down := 0, false, map[int]bool{}
+		for _, f := range p.faults {
+			if f.At > cfg.Duration {
+				t.Errorf("seed %d: %v after the end", seed, f)
+			}
+			if f.primary() {
+				primaries++
+			}
+			switch f.Kind {
+			case FPartition:
+				if cut {
+					t.Errorf("seed %d: %v while partitioned", seed, f)
+				}
+				cut = true
+			case FHeal:
+				cut = false
+			case FKill, FPause:
+				if down[f.Node] {
+					t.Errorf("seed %d: %v on a node already down", seed, f)
+				}
+				down[f.Node] = true
+				if cfg.Nodes-len(down) < 2 {
+					t.Errorf("seed %d: %v leaves fewer than two nodes", seed, f)
+				}
+			case FStart, FUnpause:
+				delete(down, f.Node)
+			}
+		}
+		if primaries != cfg.Faults || cut || len(down) > 0 {
+			t.Errorf("seed %d: %d faults (want %d), still cut %v, still down %v", seed, primaries, cfg.Faults, cut, down)
+		}
+	}
+}
