@@ -14,9 +14,11 @@ import (
 func FuzzDecodeEnvelope(f *testing.F) {
 	st := &crdt.LWW{}
 	st.Set([]byte("value"), crdt.Timestamp{Wall: 1e18, Logical: 3, Node: 9})
-	f.Add(appendEnvelope(nil, envelope{mesh: meshID("m", 16), part: 3, key: []byte("key"), stamp: st.Timestamp(), state: crdt.Encode(st)}))
+	rec := deltaRecord{key: []byte("key"), stamp: st.Timestamp(), state: crdt.Encode(st)}
+	f.Add(appendEnvelope(nil, envelope{mesh: meshID("m", 16), part: 3, records: []deltaRecord{rec}}))
+	f.Add(appendEnvelope(nil, envelope{mesh: meshID("m", 16), part: 3, records: []deltaRecord{rec, rec, rec}}))
 	f.Add([]byte{envelopeVersion})
-	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'k'})
+	f.Add([]byte{envelopeVersion, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 'k'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := decodeEnvelope(b, 1024, 1<<20)
 		if err != nil {

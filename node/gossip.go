@@ -11,10 +11,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// outgoing is a delta waiting to be published.
+// outgoing is one key's delta waiting to be published, already encoded as
+// an envelope record.
 type outgoing struct {
-	part uint32
-	data []byte
+	part   uint32
+	record []byte
 }
 
 // topicName is the GossipSub topic of one partition. The mesh ID is part of
@@ -102,12 +103,16 @@ func (n *Node) joinTopic(p uint32) (*pubsub.Topic, error) {
 // received is what the validator decoded, handed to the receiver so a
 // message is parsed once.
 type received struct {
+	records []receivedRecord
+}
+
+type receivedRecord struct {
 	key   []byte
 	stamp crdt.Timestamp
 	state crdt.State
 }
 
-// validator refuses, before a delta is forwarded to anyone, what is
+// validator refuses, before a message is forwarded to anyone, what is
 // malformed, too large, for another mesh or partition, or stamped too far in
 // the future. Rejected messages count against the sender's peer score.
 func (n *Node) validator(p uint32) pubsub.ValidatorEx {
@@ -124,6 +129,8 @@ func (n *Node) validator(p uint32) pubsub.ValidatorEx {
 	}
 }
 
+// checkDelta decodes and checks a gossip message for partition p. One bad
+// record refuses the whole message: its sender is faulty or hostile.
 func (n *Node) checkDelta(p uint32, data []byte) (*received, error) {
 	e, err := decodeEnvelope(data, n.cfg.MaxKeyBytes, n.cfg.MaxValueBytes+1024)
 	if err != nil {
@@ -132,18 +139,25 @@ func (n *Node) checkDelta(p uint32, data []byte) (*received, error) {
 	if e.mesh != n.meshID {
 		return nil, ErrMeshMismatch
 	}
-	if e.part != p || partitionOf(e.key, n.cfg.Partitions) != p {
-		return nil, fmt.Errorf("%w: key does not belong to partition %d", ErrBadEnvelope, p)
+	if e.part != p {
+		return nil, fmt.Errorf("%w: message for partition %d on the topic of %d", ErrBadEnvelope, e.part, p)
 	}
-	if n.cfg.MaxClockDrift > 0 && e.stamp.Wall > n.cfg.Now().Add(n.cfg.MaxClockDrift).UnixNano() {
-		return nil, fmt.Errorf("%w: delta stamped %v ahead", crdt.ErrClockDrift,
-			time.Duration(e.stamp.Wall-n.cfg.Now().UnixNano()))
+	r := &received{records: make([]receivedRecord, len(e.records))}
+	for i, rec := range e.records {
+		if partitionOf(rec.key, n.cfg.Partitions) != p {
+			return nil, fmt.Errorf("%w: key does not belong to partition %d", ErrBadEnvelope, p)
+		}
+		if n.cfg.MaxClockDrift > 0 && rec.stamp.Wall > n.cfg.Now().Add(n.cfg.MaxClockDrift).UnixNano() {
+			return nil, fmt.Errorf("%w: delta stamped %v ahead", crdt.ErrClockDrift,
+				time.Duration(rec.stamp.Wall-n.cfg.Now().UnixNano()))
+		}
+		st, err := crdt.Decode(rec.state)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadEnvelope, err)
+		}
+		r.records[i] = receivedRecord{key: append([]byte(nil), rec.key...), stamp: rec.stamp, state: st}
 	}
-	st, err := crdt.Decode(e.state)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadEnvelope, err)
-	}
-	return &received{key: append([]byte(nil), e.key...), stamp: e.stamp, state: st}, nil
+	return r, nil
 }
 
 // logInvalid logs refused input at most once a second, so a flood of bad
@@ -172,7 +186,7 @@ func (n *Node) receive(sub *pubsub.Subscription) {
 		if !ok {
 			continue
 		}
-		n.stats.deltasIn.Add(1)
+		n.stats.deltasIn.Add(uint64(len(r.records)))
 		req := &request{apply: func(tx *txn) error { return n.applyRemote(tx, r) }}
 		select {
 		case n.reqs <- req:
@@ -182,52 +196,126 @@ func (n *Node) receive(sub *pubsub.Subscription) {
 	}
 }
 
-// applyRemote merges one received delta. It runs on the event loop.
+// applyRemote merges the deltas of one received message. It runs on the
+// event loop.
 func (n *Node) applyRemote(tx *txn, r *received) error {
-	if err := n.clock.Observe(r.stamp, n.cfg.Now().UnixNano()); err != nil {
-		n.stats.deltasInvalid.Add(1)
-		return err
-	}
-	_, err := tx.mergeRemote(r.key, r.state)
-	if err != nil && !errors.Is(err, crdt.ErrKindMismatch) {
-		return err
+	for _, rec := range r.records {
+		if err := n.clock.Observe(rec.stamp, n.cfg.Now().UnixNano()); err != nil {
+			n.stats.deltasInvalid.Add(1)
+			return err
+		}
+		_, err := tx.mergeRemote(rec.key, rec.state)
+		if err != nil && !errors.Is(err, crdt.ErrKindMismatch) {
+			return err
+		}
 	}
 	return nil
 }
 
 func (n *Node) enqueuePublish(c *change) {
-	data := appendEnvelope(nil, envelope{
-		mesh:  n.meshID,
-		part:  c.part,
-		key:   c.key,
-		stamp: c.stamp,
-		state: crdt.Encode(c.delta),
-	})
+	rec := appendDeltaRecord(nil, deltaRecord{key: c.key, stamp: c.stamp, state: crdt.Encode(c.delta)})
 	select {
-	case n.publish <- outgoing{part: c.part, data: data}:
+	case n.publish <- outgoing{part: c.part, record: rec}:
 	default:
 		// Gossip is best effort; anti-entropy repairs what is dropped here.
 		n.stats.deltasDropped.Add(1)
 	}
 }
 
+// publisher sends queued deltas, one message per partition for whatever
+// queued up together. Under load (deltas arriving faster than one per
+// millisecond) it lingers publishLinger to gather more, so a loaded node
+// spends one signature (and each receiver one verification) on many deltas;
+// a lone write still leaves at once in a message of its own.
 func (n *Node) publisher() {
 	defer n.wg.Done()
+	// A packed message must fit the size every receiver accepts for a
+	// single delta.
+	budget := n.cfg.MaxValueBytes + n.cfg.MaxKeyBytes + 4096 - 64
+	pending := map[uint32]*packed{}
+	var order []uint32
+	queued := 0
+	add := func(o outgoing) {
+		pk := pending[o.part]
+		if pk == nil {
+			pk = &packed{}
+			pending[o.part] = pk
+			order = append(order, o.part)
+		}
+		if pk.count > 0 && (pk.count == maxEnvelopeRecords || len(pk.body)+len(o.record) > budget) {
+			queued -= pk.count
+			n.publishPacked(o.part, pk)
+		}
+		pk.body = append(pk.body, o.record...)
+		pk.count++
+		queued++
+	}
+	linger := time.NewTimer(0)
+	<-linger.C
+	var lastFlush time.Time
 	for {
 		select {
 		case o := <-n.publish:
-			n.topicsMu.Lock()
-			t := n.topics[o.part]
-			n.topicsMu.Unlock()
-			if t != nil {
-				if err := t.Publish(n.ctx, o.data); err != nil {
-					n.stats.deltasDropped.Add(1)
-					continue
-				}
-				n.stats.deltasOut.Add(1)
-			}
+			add(o)
 		case <-n.closing:
 			return
 		}
+		if time.Since(lastFlush) < time.Millisecond || len(n.publish) > 0 {
+			linger.Reset(publishLinger)
+		gather:
+			for queued < 4*maxEnvelopeRecords {
+				select {
+				case o := <-n.publish:
+					add(o)
+				case <-linger.C:
+					break gather
+				case <-n.closing:
+					return
+				}
+			}
+			if !linger.Stop() {
+				select {
+				case <-linger.C:
+				default:
+				}
+			}
+		}
+		for _, p := range order {
+			n.publishPacked(p, pending[p])
+			delete(pending, p)
+		}
+		order, queued = order[:0], 0
+		lastFlush = time.Now()
 	}
+}
+
+// publishLinger is how long a loaded publisher gathers deltas before
+// sending: the most gossip latency it adds, and only under load.
+const publishLinger = 5 * time.Millisecond
+
+// packed is the records gathered for one partition's next message.
+type packed struct {
+	body  []byte
+	count int
+}
+
+func (n *Node) publishPacked(p uint32, pk *packed) {
+	if pk.count == 0 {
+		return
+	}
+	count := pk.count
+	data := appendEnvelopeHeader(make([]byte, 0, 16+len(pk.body)), n.meshID, p, count)
+	data = append(data, pk.body...)
+	pk.body, pk.count = pk.body[:0], 0
+	n.topicsMu.Lock()
+	t := n.topics[p]
+	n.topicsMu.Unlock()
+	if t == nil {
+		return
+	}
+	if err := t.Publish(n.ctx, data); err != nil {
+		n.stats.deltasDropped.Add(uint64(count))
+		return
+	}
+	n.stats.deltasOut.Add(uint64(count))
 }

@@ -247,8 +247,9 @@ func (n *Node) drainClosed() {
 
 // syncWait is a written batch whose callers wait for the WAL sync.
 type syncWait struct {
-	reqs []*request
-	errs []error
+	reqs    []*request
+	errs    []error
+	visible chan struct{} // closed once the loop has applied the batch to trees, gossip and watchers
 }
 
 func (n *Node) runBatch(batch []*request) {
@@ -266,11 +267,16 @@ func (n *Node) runBatch(batch []*request) {
 			}
 		}
 	} else {
-		n.afterCommit(tx)
+		// The fsync starts before the batch is made visible, so the two
+		// overlap; callers are acknowledged only once both are done.
 		if tx.durable {
-			n.syncq <- syncWait{reqs: batch, errs: errs}
+			visible := make(chan struct{})
+			n.syncq <- syncWait{reqs: batch, errs: errs, visible: visible}
+			n.afterCommit(tx)
+			close(visible)
 			return
 		}
+		n.afterCommit(tx)
 	}
 	ack(batch, errs)
 }
@@ -315,6 +321,7 @@ func (n *Node) syncer() {
 					}
 				}
 			}
+			<-w.visible
 			ack(w.reqs, w.errs)
 		}
 	}

@@ -57,7 +57,7 @@ func TestInvalidGossipIsDroppedAndTheSenderBlocked(t *testing.T) {
 	farState := &crdt.LWW{}
 	farState.Set([]byte("from the future"), far)
 	env := func(ts crdt.Timestamp, state []byte) []byte {
-		return appendEnvelope(nil, envelope{mesh: a.meshID, part: p, key: key, stamp: ts, state: state})
+		return appendEnvelope(nil, envelope{mesh: a.meshID, part: p, records: []deltaRecord{{key: key, stamp: ts, state: state}}})
 	}
 	cases := []struct {
 		name string
@@ -67,7 +67,7 @@ func TestInvalidGossipIsDroppedAndTheSenderBlocked(t *testing.T) {
 		{"oversized value", env(stamp, bytes.Repeat([]byte("x"), 4000)), ErrBadEnvelope},
 		{"far-future timestamp", env(far, crdt.Encode(farState)), crdt.ErrClockDrift},
 		{"malformed state", env(stamp, []byte{0xff, 1, 2, 3}), ErrBadEnvelope},
-		{"another mesh", appendEnvelope(nil, envelope{mesh: meshID("x", 16), part: p, key: key, stamp: stamp, state: crdt.Encode(farState)}), ErrMeshMismatch},
+		{"another mesh", appendEnvelope(nil, envelope{mesh: meshID("x", 16), part: p, records: []deltaRecord{{key: key, stamp: stamp, state: crdt.Encode(farState)}}}), ErrMeshMismatch},
 	}
 	for _, c := range cases {
 		if _, err := a.checkDelta(p, c.data); !errors.Is(err, c.want) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,7 @@ func runPut(args []string) error {
 	writers := fs.Int("writers", 1, "concurrent writers")
 	ops := fs.Int("ops", 2000, "total puts per measurement")
 	valueBytes := fs.Int("value-bytes", 100, "bytes per value")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the gossipmesh run to `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,9 +79,22 @@ func runPut(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	meshOps := measure(*writers, *ops, func(i int) error {
 		return n.Put(ctx, fmt.Appendf(nil, "k%08d", i), value)
 	})
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	n.Close()
 
 	fmt.Printf("raw go-ds-pebble (pebble.Sync): %.0f puts/s with %d writers\n", rawOps, *writers)
