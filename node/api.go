@@ -29,17 +29,45 @@ func (n *Node) checkValue(v []byte) error {
 // mutate runs a local write of one key on the event loop: it loads the
 // key's state (or a new one of kind), applies op, and stages the result. The
 // call returns once the write is durable.
+//
+// Under placement, an operation on a counter, set or multi-value register
+// must start from everything this node contributed to the key before (its
+// counter entry, its dots), or the new contribution could fall below an old
+// one and be lost in the merge. That knowledge may sit with other holders (a
+// hint handed off, a partition handed over and regained, a restart), so the
+// operation first merges the states of every other holder that answers,
+// and the node's own hint. Registers need none of this: the HLC orders them.
 func (n *Node) mutate(ctx context.Context, key []byte, kind crdt.Kind, op func(s crdt.State, stamp crdt.Timestamp) crdt.State) error {
 	if err := n.checkKey(key); err != nil {
 		return err
 	}
+	gather := n.cfg.Replication > 0 && kind != crdt.KindLWW
+	if gather && n.placementUnsettled() {
+		return fmt.Errorf("%w: membership is still being learned after start", ErrUnavailable)
+	}
 	if !n.holds(partitionOf(key, n.cfg.Partitions)) {
 		return n.mutateHint(ctx, key, kind, op)
 	}
+	var others crdt.State
+	if gather {
+		others, _ = n.fetchAll(ctx, key)
+	}
 	return n.do(ctx, func(tx *txn) error {
+		if others != nil {
+			if _, err := tx.mergeRemote(key, others); err != nil {
+				return err
+			}
+		}
 		cur, err := tx.get(key)
 		if err != nil {
 			return err
+		}
+		if gather {
+			hint, err := tx.getHint(key)
+			if err != nil {
+				return err
+			}
+			cur = mergeKinds(cur, hint)
 		}
 		next, delta, stamp, err := n.applyOp(key, cur, kind, op)
 		if err != nil {
@@ -48,6 +76,14 @@ func (n *Node) mutate(ctx context.Context, key []byte, kind crdt.Kind, op func(s
 		tx.stage(key, next, delta, stamp)
 		return nil
 	})
+}
+
+// placementUnsettled reports whether this node started too recently to
+// know the mesh's members: placement computed now could name it the only
+// holder of everything, and an operation based on its own store alone
+// could lose what it contributed before a restart.
+func (n *Node) placementUnsettled() bool {
+	return n.cfg.Replication > 0 && n.cfg.Now().Sub(n.started) < n.cfg.SuspectAfter
 }
 
 // applyOp applies a local operation to a copy of cur (nil: a new state of
@@ -78,16 +114,27 @@ func (n *Node) applyOp(key []byte, cur crdt.State, kind crdt.Kind, op func(s crd
 // kinds need a holder or an earlier hint, or their own history could be
 // overwritten.
 func (n *Node) mutateHint(ctx context.Context, key []byte, kind crdt.Kind, op func(s crdt.State, stamp crdt.Timestamp) crdt.State) error {
-	remote, fetchErr := n.fetch(ctx, key)
+	var remote crdt.State
+	var fetchErr error
+	if kind == crdt.KindLWW {
+		remote, fetchErr = n.fetch(ctx, key)
+	} else {
+		remote, fetchErr = n.fetchAll(ctx, key)
+	}
 	err := n.do(ctx, func(tx *txn) error {
 		hint, err := tx.getHint(key)
 		if err != nil {
 			return err
 		}
-		if hint == nil && fetchErr != nil && kind != crdt.KindLWW {
+		// Data of a partition being handed over is still here.
+		local, err := tx.get(key)
+		if err != nil {
+			return err
+		}
+		if hint == nil && local == nil && fetchErr != nil && kind != crdt.KindLWW {
 			return fetchErr
 		}
-		next, _, _, err := n.applyOp(key, mergeKinds(hint, remote), kind, op)
+		next, _, _, err := n.applyOp(key, mergeKinds(mergeKinds(hint, remote), local), kind, op)
 		if err != nil {
 			return err
 		}

@@ -248,6 +248,32 @@ func (n *Node) fetch(ctx context.Context, key []byte) (crdt.State, error) {
 	return nil, fmt.Errorf("%w for partition %d", ErrUnavailable, p)
 }
 
+// fetchAll reads key's state from every other holder and merges what they
+// answer: a holder that has not caught up yet cannot hide what another has.
+// It returns ErrUnavailable when none answered.
+func (n *Node) fetchAll(ctx context.Context, key []byte) (crdt.State, error) {
+	p := partitionOf(key, n.cfg.Partitions)
+	var merged crdt.State
+	answered := 0
+	for _, id := range n.otherHolders(p) {
+		status, body, err := n.kvCall(ctx, id, kvGet, []kvRecord{{key: key}})
+		if err != nil || status == kvNotHolder || status == kvInvalid {
+			continue
+		}
+		answered++
+		if status == kvAbsent {
+			continue
+		}
+		if s, err := n.checkRecord(key, body); err == nil {
+			merged = mergeKinds(merged, s)
+		}
+	}
+	if answered == 0 {
+		return nil, fmt.Errorf("%w for partition %d", ErrUnavailable, p)
+	}
+	return merged, nil
+}
+
 // mergeKinds merges b into a (either may be nil) by the same rule as
 // txn.mergeRemote: within a kind CRDT merge, across kinds the higher wins.
 func mergeKinds(a, b crdt.State) crdt.State {

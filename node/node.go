@@ -42,6 +42,7 @@ type Node struct {
 	placeMu     gosync.Mutex
 	placement   atomic.Pointer[placement]
 	incarnation uint64
+	started     time.Time // by cfg.Now
 
 	reqs    chan *request
 	syncq   chan syncWait
@@ -82,6 +83,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg:         cfg,
+		started:     cfg.Now(),
 		log:         cfg.Logger,
 		meshID:      meshID(cfg.Mesh, cfg.Partitions),
 		reqs:        make(chan *request, 4*maxBatch),

@@ -43,11 +43,13 @@ type cluster struct {
 	loss  *lossModel
 	log   *slog.Logger
 	dials gosync.WaitGroup // background dials, waited for by closeAll
+	// replication is the nodes' replication factor R (0: full replication).
+	replication int
 }
 
 func newCluster(cfg Config, plan Plan, rng *rand.Rand) *cluster {
-	c := &cluster{cfg: cfg, log: cfg.NodeLogger}
-	c.net = newSimNet(cfg.Nodes, cfg.Degree, linkOptions(plan), rng)
+	c := &cluster{cfg: cfg, log: cfg.NodeLogger, replication: plan.Replication}
+	c.net = newSimNet(cfg.Nodes, cfg.Degree, plan.Replication > 0, linkOptions(plan), rng)
 	if plan.Loss > 0 {
 		c.loss = &lossModel{p: plan.Loss, rng: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))}
 	}
@@ -81,6 +83,14 @@ func (c *cluster) nodeConfig(s *simNode) node.Config {
 	cfg.SyncJitter = 0.5
 	cfg.SyncTimeout = 5 * time.Second
 	cfg.Logger = c.log
+	if c.replication > 0 {
+		// Failure detection scaled to the anti-entropy interval, so
+		// placement follows membership within a few rounds.
+		cfg.Replication = c.replication
+		cfg.HeartbeatInterval = c.cfg.SyncInterval
+		cfg.SuspectAfter = 3 * c.cfg.SyncInterval
+		cfg.DeadAfter = 8 * c.cfg.SyncInterval
+	}
 	if skew := s.skew; skew != 0 {
 		cfg.Now = func() time.Time { return time.Now().Add(skew) }
 	}

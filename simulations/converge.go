@@ -6,12 +6,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gossipmesh/gossipmesh/crdt"
 	"github.com/gossipmesh/gossipmesh/node"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // pollEvery is how often convergence is checked. It bounds the error of the
@@ -42,6 +44,25 @@ func (r *run) awaitConvergence(ctx context.Context, quiet time.Duration) (time.D
 	defer tick.Stop()
 	lastReport := time.Now()
 	for {
+		if r.c.replication > 0 {
+			at, err := r.shardedSettled(ctx)
+			if err == nil {
+				return at, nil
+			}
+			if time.Since(lastReport) >= time.Second {
+				lastReport = time.Now()
+				r.progress("t=%v placement not settled: %v", at.Round(time.Millisecond), err)
+			}
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("%w: %v, %v after quiescence", ErrNotConverged, err, (r.since() - quiet).Round(time.Millisecond))
+			}
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-tick.C:
+			}
+			continue
+		}
 		roots := make([]string, len(r.c.nodes))
 		// Ask every node at once: a sequential scan of a large, busy mesh
 		// takes long enough to blur the convergence time.
@@ -83,9 +104,73 @@ func (r *run) awaitConvergence(ctx context.Context, quiet time.Duration) (time.D
 	}
 }
 
-// finalStates reads every node's states, checks they are identical, and
+// shardedSettled is convergence under placement: every node is up; each
+// partition is held by exactly min(R, N) nodes, which all name the same
+// holders and report the same root; and no node still stores data of a
+// partition it does not hold (handover is done). It returns the time of the
+// observation, and why it is not settled otherwise.
+func (r *run) shardedSettled(ctx context.Context) (time.Duration, error) {
+	sts := make([]*node.Status, len(r.c.nodes))
+	parallel(len(r.c.nodes), func(i int) {
+		if n := r.c.nodes[i].current(); n != nil {
+			if st, err := n.Status(ctx); err == nil {
+				sts[i] = &st
+			}
+		}
+	})
+	at := r.since()
+	want := min(r.c.replication, len(r.c.nodes))
+	type holding struct {
+		nodes   []peer.ID
+		named   []peer.ID
+		root    string
+		differs bool
+	}
+	held := make([]holding, r.cfg.Partitions)
+	for i, st := range sts {
+		if st == nil {
+			return at, fmt.Errorf("node %d is down", i)
+		}
+		for _, ps := range st.Partitions {
+			if !ps.Held {
+				if ps.Keys > 0 {
+					return at, fmt.Errorf("node %d still stores %d keys of partition %d it no longer holds", i, ps.Keys, ps.Partition)
+				}
+				continue
+			}
+			h := &held[ps.Partition]
+			root := fmt.Sprintf("%x", ps.Root)
+			if len(h.nodes) == 0 {
+				h.named, h.root = ps.Holders, root
+			} else if !slices.Equal(h.named, ps.Holders) {
+				return at, fmt.Errorf("holders of partition %d disagree on who holds it", ps.Partition)
+			} else if h.root != root {
+				h.differs = true
+			}
+			h.nodes = append(h.nodes, st.PeerID)
+		}
+	}
+	for p, h := range held {
+		slices.Sort(h.nodes)
+		switch {
+		case len(h.nodes) != want:
+			return at, fmt.Errorf("partition %d held by %d nodes, want %d", p, len(h.nodes), want)
+		case !slices.Equal(h.nodes, h.named):
+			return at, fmt.Errorf("partition %d: the nodes holding it are not the holders they name", p)
+		case h.differs:
+			return at, fmt.Errorf("holders of partition %d disagree on its root", p)
+		}
+	}
+	return at, nil
+}
+
+// finalStates reads every node's states, checks that every copy of a key is
+// identical (on every node, or under placement on every holder), and
 // returns them decoded.
 func (r *run) finalStates(ctx context.Context) (map[string]crdt.State, error) {
+	if r.c.replication > 0 {
+		return r.shardedStates(ctx)
+	}
 	var ref map[string][]byte
 	for i, s := range r.c.nodes {
 		n := s.current()
@@ -115,6 +200,42 @@ func (r *run) finalStates(ctx context.Context) (map[string]crdt.State, error) {
 	out := make(map[string]crdt.State, len(ref))
 	for k, v := range ref {
 		st, err := crdt.Decode(v)
+		if err != nil {
+			return nil, fmt.Errorf("simulations: decode %q: %w", k, err)
+		}
+		out[k] = st
+	}
+	return out, nil
+}
+
+// shardedStates gathers every key from its holders, checking that each has
+// exactly min(R, N) copies and that they are equal.
+func (r *run) shardedStates(ctx context.Context) (map[string]crdt.State, error) {
+	want := min(r.c.replication, len(r.c.nodes))
+	copies := map[string][][]byte{}
+	for i, s := range r.c.nodes {
+		n := s.current()
+		if n == nil {
+			return nil, fmt.Errorf("%w: node %d is down", ErrNotConverged, i)
+		}
+		for rec, err := range n.ExportStates(ctx) {
+			if err != nil {
+				return nil, fmt.Errorf("simulations: export node %d: %w", i, err)
+			}
+			copies[string(rec.Key)] = append(copies[string(rec.Key)], bytes.Clone(rec.State))
+		}
+	}
+	out := make(map[string]crdt.State, len(copies))
+	for k, cs := range copies {
+		if len(cs) != want {
+			return nil, fmt.Errorf("%w: %q has %d copies, want %d", ErrNotConverged, k, len(cs), want)
+		}
+		for _, c := range cs[1:] {
+			if !bytes.Equal(c, cs[0]) {
+				return nil, fmt.Errorf("%w: roots equal but the copies of %q differ", ErrNotConverged, k)
+			}
+		}
+		st, err := crdt.Decode(cs[0])
 		if err != nil {
 			return nil, fmt.Errorf("simulations: decode %q: %w", k, err)
 		}

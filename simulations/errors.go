@@ -7,9 +7,6 @@ import "errors"
 var (
 	// ErrUnknownScenario: the scenario name is not one of Scenarios().
 	ErrUnknownScenario = errors.New("simulations: unknown scenario")
-	// ErrNeedsPlacement: the scenario depends on sharded placement (R < N),
-	// which the node package does not implement yet (issue 5).
-	ErrNeedsPlacement = errors.New("simulations: needs placement (issue 5)")
 	// ErrInvalidConfig: Config.validate refused a field.
 	ErrInvalidConfig = errors.New("simulations: invalid config")
 	// ErrNotConverged: the replicas did not reach equal roots before the

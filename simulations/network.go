@@ -13,16 +13,20 @@ import (
 )
 
 // simNet is the simulated network: go-libp2p's mocknet with a fixed,
-// seed-drawn topology. A mocknet link is the ability to connect; only
-// neighbours in the topology are linked, so a node can reach the rest of the
-// mesh only through them, as on a real sparse overlay.
+// seed-drawn topology. A mocknet link is the ability to connect. Nodes dial
+// their neighbours in the topology; by default only neighbours are linked,
+// so a node reaches the rest of the mesh only through them, as on a real
+// sparse overlay. Under placement every pair is linked, as on an IP network,
+// since a node must reach a partition's holders directly (they learn each
+// other's addresses from membership heartbeats).
 //
 // mocknet's UnlinkPeers leaves existing connections working, so cutting an
 // edge both unlinks and disconnects it. The methods are called by the run's
 // controller goroutine only.
 type simNet struct {
 	mn        mocknet.Mocknet
-	neighbors [][]int
+	neighbors [][]int // the topology: whom each node dials
+	reach     [][]int // whom each node can connect to: its neighbours, or everyone
 	ids       []peer.ID
 	addrs     []multiaddr.Multiaddr
 	up        []bool
@@ -31,7 +35,7 @@ type simNet struct {
 
 // newSimNet draws the topology: a ring (so the graph is connected) plus
 // random chords until every node has about degree neighbours.
-func newSimNet(n, degree int, opts mocknet.LinkOptions, rng *rand.Rand) *simNet {
+func newSimNet(n, degree int, reachAll bool, opts mocknet.LinkOptions, rng *rand.Rand) *simNet {
 	s := &simNet{
 		mn:        mocknet.New(),
 		neighbors: make([][]int, n),
@@ -61,10 +65,14 @@ func newSimNet(n, degree int, opts mocknet.LinkOptions, rng *rand.Rand) *simNet 
 			add(i, rng.IntN(n))
 		}
 	}
+	s.reach = make([][]int, n)
 	for i := range n {
 		for j := range n {
 			if adj[i][j] {
 				s.neighbors[i] = append(s.neighbors[i], j)
+			}
+			if i != j && (reachAll || adj[i][j]) {
+				s.reach[i] = append(s.reach[i], j)
 			}
 		}
 	}
@@ -78,13 +86,13 @@ func edge(a, b int) [2]int {
 	return [2]int{a, b}
 }
 
-// linked reports whether a and b can talk now: both up, neighbours, not cut.
+// linked reports whether a and b can talk now: both up, in reach, not cut.
 func (s *simNet) linked(a, b int) bool {
 	return s.up[a] && s.up[b] && !s.cut[edge(a, b)]
 }
 
 // addHost brings node i's host up with its fixed key and address and links
-// it to its reachable neighbours. The node closes the host.
+// it to the nodes in its reach. The node closes the host.
 func (s *simNet) addHost(i int, key crypto.PrivKey) (host.Host, error) {
 	if s.addrs[i] == nil {
 		// 100::/64 is the IPv6 discard prefix: the address is only a name
@@ -97,7 +105,7 @@ func (s *simNet) addHost(i int, key crypto.PrivKey) (host.Host, error) {
 	}
 	s.ids[i] = h.ID()
 	s.up[i] = true
-	for _, j := range s.neighbors[i] {
+	for _, j := range s.reach[i] {
 		if s.linked(i, j) {
 			if _, err := s.mn.LinkPeers(s.ids[i], s.ids[j]); err != nil {
 				return nil, fmt.Errorf("simulations: link %d-%d: %w", i, j, err)
@@ -109,7 +117,7 @@ func (s *simNet) addHost(i int, key crypto.PrivKey) (host.Host, error) {
 
 // removeHost unlinks a node that is going down, so nobody can dial it.
 func (s *simNet) removeHost(i int) {
-	for _, j := range s.neighbors[i] {
+	for _, j := range s.reach[i] {
 		if s.linked(i, j) {
 			_ = s.mn.UnlinkPeers(s.ids[i], s.ids[j])
 		}
@@ -129,7 +137,7 @@ func (s *simNet) partition(groups [][]int) {
 		}
 	}
 	var cut [][2]int
-	for i, ns := range s.neighbors {
+	for i, ns := range s.reach {
 		for _, j := range ns {
 			if i < j && side[i] != side[j] {
 				if s.linked(i, j) {

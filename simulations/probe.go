@@ -19,8 +19,8 @@ import (
 // timestamp is exact) or a state that superseded it (a larger timestamp: an
 // upper bound). Either way the final state must be at least as new.
 //
-// It reads the node's datastore layout (/k/<hex key>, documented in
-// node/store.go). Should that layout change, Stamp finds nothing and the
+// It reads the node's datastore layout (/k/<hex key> for states, /h/<hex
+// key> for hints, documented in node/store.go). Should that layout change, Stamp finds nothing and the
 // checker reports ErrProbe rather than passing silently.
 type probeStore struct {
 	ds.Batching
@@ -40,13 +40,16 @@ func newProbeStore() *probeStore {
 	}
 }
 
+// record remembers v as the last state committed under k. A delete is not
+// recorded: under placement a hint is deleted once handed off, and a state
+// once its partition moved, possibly before the harness reads the stamp;
+// the last state written is still the write or a newer one.
 func (p *probeStore) record(k ds.Key, v []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if v == nil {
-		delete(p.last, k.String())
 		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.last[k.String()] = v
 }
 
@@ -116,24 +119,30 @@ func (b *probeBatch) Commit(ctx context.Context) error {
 	return nil
 }
 
-// stamp returns the register state last committed for key: its timestamp,
-// its value and whether it is a tombstone. ok is false when no register
-// state for key was seen.
+// stamp returns the register state last committed for key, as a state or
+// as a hint (a write through a node that does not hold the key's
+// partition), whichever is newer: its timestamp, its value and whether it is
+// a tombstone. ok is false when no register state for key was seen.
 func (p *probeStore) stamp(key string) (ts crdt.Timestamp, value []byte, deleted, ok bool) {
-	p.mu.Lock()
-	raw := p.last["/k/"+hex.EncodeToString([]byte(key))]
-	p.mu.Unlock()
-	if raw == nil {
-		return ts, nil, false, false
+	for _, prefix := range []string{"/k/", "/h/"} {
+		p.mu.Lock()
+		raw := p.last[prefix+hex.EncodeToString([]byte(key))]
+		p.mu.Unlock()
+		if raw == nil {
+			continue
+		}
+		st, err := crdt.Decode(raw)
+		if err != nil {
+			continue
+		}
+		reg, isReg := st.(*crdt.LWW)
+		if !isReg {
+			continue
+		}
+		if !ok || ts.Compare(reg.Timestamp()) < 0 {
+			v, live := reg.Value()
+			ts, value, deleted, ok = reg.Timestamp(), v, !live, true
+		}
 	}
-	st, err := crdt.Decode(raw)
-	if err != nil {
-		return ts, nil, false, false
-	}
-	reg, isReg := st.(*crdt.LWW)
-	if !isReg {
-		return ts, nil, false, false
-	}
-	value, live := reg.Value()
-	return reg.Timestamp(), value, !live, true
+	return ts, value, deleted, ok
 }

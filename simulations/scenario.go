@@ -68,6 +68,9 @@ type Plan struct {
 	Latency  time.Duration   // per link, one way
 	// Bandwidth per link in bytes per second; 0 means unlimited.
 	Bandwidth float64
+	// Replication is the nodes' replication factor R; 0 means every node
+	// holds every partition.
+	Replication int
 }
 
 // Scenarios lists the scenario names meshsim accepts, in a stable order.
@@ -76,8 +79,7 @@ func Scenarios() []string {
 }
 
 // MakePlan draws the plan of scenario name for n nodes and a workload of
-// length d. It fails with ErrUnknownScenario or, for "sharded", with
-// ErrNeedsPlacement.
+// length d. It fails with ErrUnknownScenario.
 func MakePlan(name string, n int, d time.Duration, rng *rand.Rand) (Plan, error) {
 	p := Plan{Scenario: name, Skew: make([]time.Duration, n), Latency: 2 * time.Millisecond}
 	all := make([]int, n)
@@ -133,7 +135,27 @@ func MakePlan(name string, n int, d time.Duration, rng *rand.Rand) (Plan, error)
 		p.Loss = 0.10
 		p.Latency = 10 * time.Millisecond
 	case "sharded":
-		return Plan{}, fmt.Errorf("sharded: %w: the node package holds every partition (R = 0) and has no replication factor to set", ErrNeedsPlacement)
+		// Each partition on 3 nodes. Membership changes under load, so
+		// partitions migrate while writes (many through non-holders, as
+		// hints) go on: a tenth of the nodes (at least one) join late, and
+		// as many crash and come back on their kept store.
+		p.Replication = 3
+		k := max(1, n/10)
+		perm := rng.Perm(n)
+		late, churn := perm[:k], perm[k:min(n, 2*k)]
+		p.Initial = nil
+		for i := range n {
+			if !slices.Contains(late, i) {
+				p.Initial = append(p.Initial, i)
+			}
+		}
+		for _, i := range late {
+			p.Events = append(p.Events, Event{At: at(0.3 + 0.3*rng.Float64()), Kind: EvJoin, Node: i})
+		}
+		for _, i := range churn {
+			down := at(0.2 + 0.3*rng.Float64())
+			p.Events = append(p.Events, Event{At: down, Kind: EvCrash, Node: i}, Event{At: down + at(0.2), Kind: EvRestart, Node: i})
+		}
 	default:
 		return Plan{}, fmt.Errorf("%w: %q (have %v)", ErrUnknownScenario, name, Scenarios())
 	}

@@ -2,7 +2,6 @@ package simulations
 
 import (
 	"context"
-	"errors"
 	"os"
 	"strconv"
 	"testing"
@@ -37,9 +36,6 @@ func runScenario(t *testing.T, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, cfg)
-	if errors.Is(err, ErrNeedsPlacement) {
-		t.Skip(err)
-	}
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}

@@ -43,12 +43,6 @@ func TestPlansAreReproducible(t *testing.T) {
 	for _, name := range Scenarios() {
 		p1, err1 := MakePlan(name, 20, 3*time.Second, seeded(3))
 		p2, err2 := MakePlan(name, 20, 3*time.Second, seeded(3))
-		if name == "sharded" {
-			if err1 == nil {
-				t.Fatal("sharded should need placement")
-			}
-			continue
-		}
 		if err1 != nil || err2 != nil {
 			t.Fatalf("%s: %v %v", name, err1, err2)
 		}

@@ -27,7 +27,6 @@
 //
 // Exit status: 0 when the mesh converged with nothing lost; 1 when it did
 // not converge or the checker found a lost or unexplained write; 2 for bad
-// usage and for what is not available yet (the sharded scenario needs
-// placement, issue 5) and, with --backend docker, when no Docker engine is
-// reachable.
+// usage and, with --backend docker, for a scenario it does not run or when
+// no Docker engine is reachable.
 package main

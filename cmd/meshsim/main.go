@@ -132,7 +132,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	res, err := simulations.Run(ctx, cfg)
 	if err != nil {
-		if errors.Is(err, simulations.ErrNeedsPlacement) || errors.Is(err, simulations.ErrUnknownScenario) || errors.Is(err, simulations.ErrInvalidConfig) {
+		if errors.Is(err, simulations.ErrUnknownScenario) || errors.Is(err, simulations.ErrInvalidConfig) {
 			return unavailable(err)
 		}
 		fmt.Fprintf(stderr, "meshsim: %v\n", err)

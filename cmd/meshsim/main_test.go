@@ -54,7 +54,6 @@ func TestRunSmallSteadyWritesOutputs(t *testing.T) {
 
 func TestUnavailableExitsTwoWithJSON(t *testing.T) {
 	for _, args := range [][]string{
-		{"--scenario", "sharded"},
 		{"--backend", "docker", "--scenario", "no-such"},
 		{"--backend", "podman"},
 		{"--scenario", "no-such"},
