@@ -116,7 +116,13 @@ type receivedRecord struct {
 // malformed, too large, for another mesh or partition, or stamped too far in
 // the future. Rejected messages count against the sender's peer score.
 func (n *Node) validator(p uint32) pubsub.ValidatorEx {
+	self := n.host.ID()
 	return func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		if from == self && msg.GetFrom() == self {
+			// Our own publication: made from committed state, and never
+			// applied here again (receive skips it).
+			return pubsub.ValidationAccept
+		}
 		r, err := n.checkDelta(p, msg.Data)
 		if err != nil {
 			n.stats.deltasInvalid.Add(1)
@@ -224,9 +230,10 @@ func (n *Node) enqueuePublish(c *change) {
 
 // publisher sends queued deltas, one message per partition for whatever
 // queued up together. Under load (deltas arriving faster than one per
-// millisecond) it lingers publishLinger to gather more, so a loaded node
-// spends one signature (and each receiver one verification) on many deltas;
-// a lone write still leaves at once in a message of its own.
+// millisecond) it lingers publishLinger, or heavyLinger in a sustained
+// burst, to gather more, so a loaded node spends one signature (and each
+// receiver one verification) on many deltas; a lone write still leaves at
+// once in a message of its own.
 func (n *Node) publisher() {
 	defer n.wg.Done()
 	// A packed message must fit the size every receiver accepts for a
@@ -253,6 +260,7 @@ func (n *Node) publisher() {
 	linger := time.NewTimer(0)
 	<-linger.C
 	var lastFlush time.Time
+	lastCount := 0
 	for {
 		select {
 		case o := <-n.publish:
@@ -261,7 +269,11 @@ func (n *Node) publisher() {
 			return
 		}
 		if time.Since(lastFlush) < time.Millisecond || len(n.publish) > 0 {
-			linger.Reset(publishLinger)
+			if lastCount >= heavyBatch {
+				linger.Reset(heavyLinger)
+			} else {
+				linger.Reset(publishLinger)
+			}
 		gather:
 			for queued < 4*maxEnvelopeRecords {
 				select {
@@ -280,6 +292,7 @@ func (n *Node) publisher() {
 				}
 			}
 		}
+		lastCount = queued
 		for _, p := range order {
 			n.publishPacked(p, pending[p])
 			delete(pending, p)
@@ -292,6 +305,14 @@ func (n *Node) publisher() {
 // publishLinger is how long a loaded publisher gathers deltas before
 // sending: the most gossip latency it adds, and only under load.
 const publishLinger = 5 * time.Millisecond
+
+// heavyLinger replaces publishLinger while the last flush carried at least
+// heavyBatch deltas: under a sustained burst the signature work per message
+// is what limits the node, and a longer wait packs more into each.
+const (
+	heavyLinger = 20 * time.Millisecond
+	heavyBatch  = 64
+)
 
 // packed is the records gathered for one partition's next message.
 type packed struct {
