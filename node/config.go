@@ -47,8 +47,13 @@ type Config struct {
 	// Pinned partitions are held by this node whatever the placement.
 	// Default none.
 	Pinned []uint32
-	// HeartbeatInterval is how often membership heartbeats are published.
-	// Default 1 s.
+	// HeartbeatInterval is how often membership heartbeats are published
+	// in a mesh of up to heartbeatMembers (16) members. A larger mesh
+	// stretches it, and SuspectAfter and DeadAfter with it, by members/16,
+	// so the whole mesh carries about 16 heartbeats per interval whatever
+	// its size: every heartbeat reaches every member, and signing and
+	// checking N heartbeats per interval on each of N members would grow
+	// as N squared. Default 1 s.
 	HeartbeatInterval time.Duration
 	// SuspectAfter is the silence after which a member is suspected; it stays
 	// in placement. Default 3 heartbeat intervals.

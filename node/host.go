@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
@@ -90,6 +91,9 @@ func (n *Node) startHost(ctx context.Context, key crypto.PrivKey) error {
 		// change of defaults can never leave the mesh unencrypted.
 		libp2p.DefaultSecurity,
 	}
+	// Per-protocol byte totals for Stats and the daemon's /metrics.
+	n.bandwidth = metrics.NewBandwidthCounter()
+	opts = append(opts, libp2p.BandwidthReporter(n.bandwidth))
 	if n.cfg.NATPortMap {
 		opts = append(opts, libp2p.NATPortMap())
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 )
@@ -179,7 +180,7 @@ func (n *Node) receiveHeartbeats(sub *pubsub.Subscription) {
 			}
 		}
 		if len(addrs) > 0 {
-			n.host.Peerstore().AddAddrs(from, addrs, 3*n.cfg.DeadAfter)
+			n.host.Peerstore().AddAddrs(from, addrs, 3*n.heartbeatScale()*n.cfg.DeadAfter)
 		}
 		if n.members.heard(from, hb, n.cfg.Partitions, n.cfg.Now()) {
 			n.log.Info("member joined", "peer", from)
@@ -188,13 +189,25 @@ func (n *Node) receiveHeartbeats(sub *pubsub.Subscription) {
 	}
 }
 
+// heartbeatMembers is the mesh size up to which heartbeats go out every
+// HeartbeatInterval; see Config.HeartbeatInterval.
+const heartbeatMembers = 16
+
+// heartbeatScale is the factor, at least 1, by which the mesh's size
+// stretches the heartbeat interval and the failure-detection timeouts.
+func (n *Node) heartbeatScale() time.Duration {
+	return time.Duration(max(1, (len(n.members.list())+1+heartbeatMembers-1)/heartbeatMembers))
+}
+
 func (n *Node) membershipLoop() {
 	defer n.wg.Done()
-	tick := time.NewTicker(n.cfg.HeartbeatInterval)
+	tick := time.NewTimer(n.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	for {
 		n.publishHeartbeat()
-		changed := n.members.expire(n.cfg.Now(), n.cfg.SuspectAfter, n.cfg.DeadAfter,
+		scale := n.heartbeatScale()
+		tick.Reset(n.cfg.HeartbeatInterval * scale)
+		changed := n.members.expire(n.cfg.Now(), scale*n.cfg.SuspectAfter, scale*n.cfg.DeadAfter,
 			func(id peer.ID) { n.log.Info("member suspected", "peer", id) },
 			func(id peer.ID) { n.log.Warn("member declared dead", "peer", id) })
 		if changed || n.place() == nil {
@@ -309,11 +322,18 @@ func (n *Node) storedPartitions() []uint32 {
 	return out
 }
 
-// randomStoring picks a live member that reports data for p, or "".
+// randomStoring picks a live member that reports data for p, or "". It
+// prefers members already connected: a round with one of them costs no
+// dial, and on a sparse overlay the others may not be reachable at all.
 func (n *Node) randomStoring(p uint32) peer.ID {
 	cands := slices.DeleteFunc(n.members.storing(p), func(id peer.ID) bool { return id == n.host.ID() })
 	if len(cands) == 0 {
 		return ""
+	}
+	net := n.host.Network()
+	connected := slices.DeleteFunc(slices.Clone(cands), func(id peer.ID) bool { return net.Connectedness(id) != network.Connected })
+	if len(connected) > 0 {
+		return connected[randIntN(len(connected))]
 	}
 	return cands[randIntN(len(cands))]
 }

@@ -15,6 +15,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 )
@@ -41,6 +42,7 @@ type Node struct {
 	// Placement: recomputed by replace (under placeMu) when members change.
 	placeMu     gosync.Mutex
 	placement   atomic.Pointer[placement]
+	bandwidth   *metrics.BandwidthCounter // nil when Config.Host was given
 	incarnation uint64
 	started     time.Time // by cfg.Now
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -448,4 +449,22 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("got %v, want ErrInvalidConfig", err)
 		}
 	}
+}
+
+// Stats count gossip bytes as well as anti-entropy bytes, per protocol.
+func TestStatsCountGossipBytes(t *testing.T) {
+	ctx := context.Background()
+	nodes := startNodes(t, 2, nil)
+	link(t, nodes[0], nodes[1])
+	waitFor(t, 20*time.Second, "a write gossiped", func() error {
+		if err := nodes[0].Put(ctx, []byte("g"), []byte("value")); err != nil {
+			return err
+		}
+		for proto, b := range nodes[0].Stats().BytesSent {
+			if strings.HasPrefix(proto, "/meshsub/") && b > 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no gossip bytes counted: %v", nodes[0].Stats().BytesSent)
+	})
 }

@@ -32,22 +32,38 @@ type Stats struct {
 	SyncFailures  uint64
 	KeysRepaired  uint64 // keys changed by a remote state (gossip or sync)
 	StoreErrors   uint64
-	BytesSent     map[string]uint64 // per protocol
+	BytesSent     map[string]uint64 // per libp2p protocol: gossip, anti-entropy, handoff, identify
 	BytesReceived map[string]uint64
 }
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	s := &n.stats
-	return Stats{
+	out := Stats{
 		Puts: s.puts.Load(), Gets: s.gets.Load(),
 		DeltasIn: s.deltasIn.Load(), DeltasOut: s.deltasOut.Load(),
 		DeltasInvalid: s.deltasInvalid.Load(), DeltasDropped: s.deltasDropped.Load(),
 		SyncSessions: s.syncSessions.Load(), SyncFailures: s.syncFailures.Load(),
 		KeysRepaired: s.keysMerged.Load(), StoreErrors: s.storeErrors.Load(),
-		BytesSent:     map[string]uint64{string(syncProtocol): s.syncBytesSent.Load()},
-		BytesReceived: map[string]uint64{string(syncProtocol): s.syncBytesReceived.Load()},
+		BytesSent:     map[string]uint64{},
+		BytesReceived: map[string]uint64{},
 	}
+	if n.bandwidth != nil {
+		// Stream bytes by protocol as libp2p counted them: gossip
+		// (GossipSub's /meshsub), anti-entropy, hinted handoff, identify.
+		for proto, st := range n.bandwidth.GetBandwidthByProtocol() {
+			if proto == "" {
+				continue
+			}
+			out.BytesSent[string(proto)] = uint64(st.TotalOut)
+			out.BytesReceived[string(proto)] = uint64(st.TotalIn)
+		}
+	}
+	// Anti-entropy payload as the node framed it, also when the host
+	// was given in Config and libp2p's counter is not ours.
+	out.BytesSent[string(syncProtocol)] = max(out.BytesSent[string(syncProtocol)], s.syncBytesSent.Load())
+	out.BytesReceived[string(syncProtocol)] = max(out.BytesReceived[string(syncProtocol)], s.syncBytesReceived.Load())
+	return out
 }
 
 // Status reports, per held partition, the Merkle root, key count and how

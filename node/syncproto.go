@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gossipmesh/gossipmesh/crdt"
@@ -190,6 +191,11 @@ func (n *Node) randomPeer() peer.ID {
 		}
 	}
 	if ids := n.members.list(); len(ids) > 0 {
+		net := n.host.Network()
+		if connected := slices.DeleteFunc(ids, func(id peer.ID) bool { return net.Connectedness(id) != network.Connected }); len(connected) > 0 {
+			return connected[randIntN(len(connected))]
+		}
+		ids = n.members.list()
 		return ids[randIntN(len(ids))]
 	}
 	var cands []peer.ID

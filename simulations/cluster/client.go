@@ -120,24 +120,35 @@ func (a api) roots(ctx context.Context) (string, error) {
 	return b.String(), nil
 }
 
-// bytesSent sums gossipmesh_bytes_sent_total over protocols from /metrics.
-func (a api) bytesSent(ctx context.Context) (uint64, error) {
+// sentBytes is what a node's /metrics reports it sent: in all, by gossip
+// (GossipSub's /meshsub protocols) and by anti-entropy.
+type sentBytes struct{ total, gossip, sync uint64 }
+
+// bytesSent reads gossipmesh_bytes_sent_total, per protocol, from /metrics.
+func (a api) bytesSent(ctx context.Context) (sentBytes, error) {
 	var buf bytes.Buffer
 	if err := a.do(ctx, http.MethodGet, "/metrics", nil, http.StatusOK, &buf); err != nil {
-		return 0, err
+		return sentBytes{}, err
 	}
-	var total uint64
+	var out sentBytes
 	for line := range strings.SplitSeq(buf.String(), "\n") {
 		if !strings.HasPrefix(line, "gossipmesh_bytes_sent_total") {
 			continue
 		}
 		f := strings.Fields(line)
 		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			total += uint64(v)
+		if err != nil {
+			continue
+		}
+		out.total += uint64(v)
+		switch {
+		case strings.Contains(line, `protocol="/meshsub/`):
+			out.gossip += uint64(v)
+		case strings.Contains(line, `protocol="/gossipmesh/sync/`):
+			out.sync += uint64(v)
 		}
 	}
-	return total, nil
+	return out, nil
 }
 
 // backup fetches every key state (POST /v1/backup).

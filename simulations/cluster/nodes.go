@@ -29,9 +29,10 @@ type member struct {
 	api       api
 	state     atomic.Int32 // nodeState
 	busy      gosync.WaitGroup
-	// sentBefore is the bytes the node's earlier processes sent (a kill
-	// loses the counters of the process it ends).
-	sentBefore atomic.Uint64
+	// sentBefore, gossipBefore and syncBefore are the bytes the node's
+	// earlier processes sent (a kill loses the counters of the process it
+	// ends), in all, by gossip and by anti-entropy.
+	sentBefore, gossipBefore, syncBefore atomic.Uint64
 }
 
 func (m *member) is(s nodeState) bool { return nodeState(m.state.Load()) == s }
@@ -151,7 +152,9 @@ func (f *fleet) sampleBytes(ctx context.Context, i int) {
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if b, err := m.api.bytesSent(cctx); err == nil {
-		m.sentBefore.Add(b)
+		m.sentBefore.Add(b.total)
+		m.gossipBefore.Add(b.gossip)
+		m.syncBefore.Add(b.sync)
 	}
 }
 

@@ -198,14 +198,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.SkippedOps++
 		}
 	}
-	// The nodes' /metrics count the anti-entropy protocol's bytes only
-	// (node.Stats has no gossip byte counter), so bytes_sent here is
-	// sync_bytes, summed over every process of every node.
+	// Bytes as each node's /metrics counts them per protocol, summed over
+	// every process of every node.
 	for i, m := range r.f.members {
 		r.f.sampleBytes(ctx, i)
 		res.BytesSent += m.sentBefore.Load()
+		res.GossipBytes += m.gossipBefore.Load()
+		res.SyncBytes += m.syncBefore.Load()
 	}
-	res.SyncBytes = res.BytesSent
 	p50, p99, pmax := latencies(r.history)
 	res.OpP50MS, res.OpP99MS, res.OpMaxMS = ms(p50), ms(p99), ms(pmax)
 	res.WallMS = time.Since(wall).Milliseconds()
