@@ -106,7 +106,7 @@ func (c *cluster) start(ctx context.Context, i int) error {
 		return err
 	}
 	cfg := c.nodeConfig(s)
-	cfg.Host = &meteredHost{Host: h, m: s.meter, loss: c.loss}
+	cfg.Host = &meteredHost{Host: h, m: s.meter, loss: c.loss, net: c.net}
 	n, err := node.New(ctx, cfg)
 	if err != nil {
 		_ = h.Close()

@@ -86,6 +86,7 @@ type meteredHost struct {
 	host.Host
 	m    *meter
 	loss *lossModel
+	net  *simNet // nil: no partitions
 }
 
 var (
@@ -154,6 +155,11 @@ func (s *meteredStream) ResetWithError(code network.StreamErrorCode) error {
 
 func (s *meteredStream) Write(p []byte) (int, error) {
 	s.writes++
+	if s.h.net != nil && s.h.net.isSevered(s.h.ID(), s.Conn().RemotePeer()) {
+		// The link is cut: nothing more gets through this stream.
+		s.Reset()
+		return 0, network.ErrReset
+	}
 	if s.resetAfter > 0 && s.writes > s.resetAfter {
 		s.h.m.lost.Add(1)
 		s.Reset()

@@ -3,6 +3,7 @@ package simulations
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	gosync "sync"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -31,6 +32,39 @@ type simNet struct {
 	addrs     []multiaddr.Multiaddr
 	up        []bool
 	cut       map[[2]int]bool // edges cut by the current partition
+
+	// severed mirrors cut for the stream wrappers, which run on the
+	// nodes' goroutines: a stream across a cut edge fails at its next
+	// write, so a partition takes effect at once, before mocknet has
+	// finished closing the connections it cuts.
+	mu      gosync.RWMutex
+	severed map[[2]peer.ID]bool
+	// closing tracks the background closes of cut connections.
+	closing gosync.WaitGroup
+}
+
+// isSevered reports whether the link between a and b is cut now.
+func (s *simNet) isSevered(a, b peer.ID) bool {
+	if a > b {
+		a, b = b, a
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.severed[[2]peer.ID{a, b}]
+}
+
+func (s *simNet) setSevered(i, j int, cut bool) {
+	a, b := s.ids[i], s.ids[j]
+	if a > b {
+		a, b = b, a
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cut {
+		s.severed[[2]peer.ID{a, b}] = true
+	} else {
+		delete(s.severed, [2]peer.ID{a, b})
+	}
 }
 
 // newSimNet draws the topology: a ring (so the graph is connected) plus
@@ -43,6 +77,7 @@ func newSimNet(n, degree int, reachAll bool, opts mocknet.LinkOptions, rng *rand
 		addrs:     make([]multiaddr.Multiaddr, n),
 		up:        make([]bool, n),
 		cut:       map[[2]int]bool{},
+		severed:   map[[2]peer.ID]bool{},
 	}
 	s.mn.SetLinkDefaults(opts)
 	adj := make([]map[int]bool, n)
@@ -126,9 +161,11 @@ func (s *simNet) removeHost(i int) {
 }
 
 // partition cuts every edge between different groups. All links go first,
-// so no new connection can cross the cut; then the existing connections are
-// closed, in parallel, since closing a busy mocknet connection waits for
-// its streams to drain.
+// so no new connection can cross the cut, and every stream across it fails
+// at its next write; the existing connections are then closed in the
+// background, since closing a busy mocknet connection waits for its
+// streams to drain (seconds, in a large mesh), and the fault schedule and
+// the workload must not wait for that.
 func (s *simNet) partition(groups [][]int) {
 	side := map[int]int{}
 	for g, members := range groups {
@@ -145,14 +182,22 @@ func (s *simNet) partition(groups [][]int) {
 					cut = append(cut, edge(i, j))
 				}
 				s.cut[edge(i, j)] = true
+				if s.ids[i] != "" && s.ids[j] != "" {
+					s.setSevered(i, j, true)
+				}
 			}
 		}
 	}
-	parallel(len(cut), func(k int) {
-		a, b := s.ids[cut[k][0]], s.ids[cut[k][1]]
-		_ = s.mn.DisconnectPeers(a, b)
-		_ = s.mn.DisconnectPeers(b, a)
-	})
+	ids := slices.Clone(s.ids)
+	s.closing.Add(1)
+	go func() {
+		defer s.closing.Done()
+		parallel(len(cut), func(k int) {
+			a, b := ids[cut[k][0]], ids[cut[k][1]]
+			_ = s.mn.DisconnectPeers(a, b)
+			_ = s.mn.DisconnectPeers(b, a)
+		})
+	}()
 }
 
 // maxParallel bounds the goroutines of one parallel call.
@@ -177,8 +222,14 @@ func parallel(n int, f func(i int)) {
 // the caller to reconnect.
 func (s *simNet) heal() [][2]int {
 	var out [][2]int
+	// Connections cut by the partition must be gone before the links
+	// come back, or a late close would cut a healed link.
+	s.closing.Wait()
 	for e := range s.cut {
 		delete(s.cut, e)
+		if s.ids[e[0]] != "" && s.ids[e[1]] != "" {
+			s.setSevered(e[0], e[1], false)
+		}
 		if s.linked(e[0], e[1]) {
 			if _, err := s.mn.LinkPeers(s.ids[e[0]], s.ids[e[1]]); err == nil {
 				out = append(out, e)
@@ -193,4 +244,7 @@ func (s *simNet) p2pAddr(i int) multiaddr.Multiaddr {
 	return s.addrs[i].Encapsulate(multiaddr.StringCast("/p2p/" + s.ids[i].String()))
 }
 
-func (s *simNet) close() error { return s.mn.Close() }
+func (s *simNet) close() error {
+	s.closing.Wait()
+	return s.mn.Close()
+}
