@@ -29,6 +29,11 @@ type member struct {
 	roots       []merkle.Hash // by partition, as last reported
 }
 
+// maxRedialBackoff caps the wait between attempts to reach a known peer.
+// A dial to an unreachable peer costs little, and after a partition heals
+// the mesh should not wait long to reconnect.
+const maxRedialBackoff = 15 * time.Second
+
 type redial struct {
 	info    peer.AddrInfo
 	backoff time.Duration
@@ -70,7 +75,7 @@ func (m *members) due(now time.Time, net network.Network) []peer.AddrInfo {
 		}
 		out = append(out, r.info)
 		r.next = now.Add(r.backoff)
-		r.backoff = min(2*r.backoff, time.Minute)
+		r.backoff = min(2*r.backoff, maxRedialBackoff)
 	}
 	return out
 }
