@@ -129,8 +129,18 @@ func TestShardedMembershipChangesLoseNothing(t *testing.T) {
 	meshLinks(t, nodes, 10, rng)
 	joined := time.Now()
 	write("during-join", 100)
+	waitFor(t, 30*time.Second, "the joins known to all", func() error {
+		for i, n := range nodes {
+			if got := len(n.place().members); got != len(nodes) {
+				return fmt.Errorf("node %d places %d members", i, got)
+			}
+		}
+		return nil
+	})
+	known := time.Now()
 	waitFor(t, 60*time.Second, "placement after 5 joins", placementSettled(t, nodes, 3))
-	t.Logf("5 joins: placement and roots settled %v after the last join", time.Since(joined).Round(time.Millisecond))
+	t.Logf("5 joins: every node placed them %v after the last join (100 writes in between); placement and roots settled %v after that",
+		known.Sub(joined).Round(time.Millisecond), time.Since(known).Round(time.Millisecond))
 	// Remove three, one at a time: two closed, one crashed with its writes
 	// in flight. Each removal waits for re-replication, as an operator would.
 	for round := range 3 {
