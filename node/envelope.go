@@ -8,19 +8,27 @@ import (
 	"github.com/gossipmesh/gossipmesh/crdt"
 )
 
-// envelopeVersion is the first byte of every gossiped message.
-const envelopeVersion = 2
+// envelopeVersion is the first byte of every gossiped message. Version 3
+// adds mixedPartition.
+const envelopeVersion = 3
+
+// mixedPartition is the header partition of a message on the all-partition
+// topic of a fully replicated mesh: its records may be of any partition,
+// each one's given by its key. Partitions number at most 1<<16, so no
+// partition has this index.
+const mixedPartition = 1 << 16
 
 // maxEnvelopeRecords bounds the deltas one gossip message carries. The
 // publisher packs the deltas that queued up while it was busy into one
-// message per partition, so a burst of writes costs one signature and one
+// message per topic, so a burst of writes costs one signature and one
 // verification per message rather than per key.
 const maxEnvelopeRecords = 256
 
 // ErrBadEnvelope is returned for a gossip message that cannot be decoded.
 var ErrBadEnvelope = errors.New("node: malformed delta envelope")
 
-// envelope is one gossip message: deltas of keys of one partition.
+// envelope is one gossip message: deltas of keys of one partition, or of
+// any partitions when part is mixedPartition.
 //
 //	version(1) meshID(8) partition(uvarint) count(uvarint) record*count
 //	record: keyLen(uvarint) key wall(varint) logical(uvarint)

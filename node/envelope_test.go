@@ -18,7 +18,7 @@ func lwwRecord(key string, wall int64) deltaRecord {
 }
 
 func TestEnvelopeCarriesManyRecords(t *testing.T) {
-	in := envelope{mesh: meshID("m", 16), part: 5}
+	in := envelope{mesh: meshID("m", 16, 0), part: 5}
 	for i := range 3 {
 		in.records = append(in.records, lwwRecord(fmt.Sprintf("k%d", i), int64(i+1)))
 	}
@@ -65,5 +65,24 @@ func TestPackedMessageWithAStrayRecordIsRefused(t *testing.T) {
 	bad := appendEnvelope(nil, envelope{mesh: n.meshID, part: 0, records: []deltaRecord{mine, stray}})
 	if _, err := n.checkDelta(0, bad); !errors.Is(err, ErrBadEnvelope) {
 		t.Fatalf("stray record: %v, want ErrBadEnvelope", err)
+	}
+
+	// On the all-partition topic records of any partition travel together,
+	// but only in a message marked as mixed, and a mixed message only there.
+	mixed := appendEnvelope(nil, envelope{mesh: n.meshID, part: mixedPartition, records: []deltaRecord{mine, stray}})
+	if r, err := n.checkDelta(mixedPartition, mixed); err != nil || len(r.records) != 2 {
+		t.Fatalf("valid mixed message: %v", err)
+	}
+	if _, err := n.checkDelta(0, mixed); !errors.Is(err, ErrBadEnvelope) {
+		t.Fatalf("mixed message on a partition topic: %v, want ErrBadEnvelope", err)
+	}
+	if _, err := n.checkDelta(mixedPartition, ok); !errors.Is(err, ErrBadEnvelope) {
+		t.Fatalf("partition message on the mixed topic: %v, want ErrBadEnvelope", err)
+	}
+	malformed := stray
+	malformed.state = []byte{0xff, 1, 2}
+	withBad := appendEnvelope(nil, envelope{mesh: n.meshID, part: mixedPartition, records: []deltaRecord{mine, malformed}})
+	if _, err := n.checkDelta(mixedPartition, withBad); !errors.Is(err, ErrBadEnvelope) {
+		t.Fatalf("mixed message with a malformed record: %v, want ErrBadEnvelope", err)
 	}
 }

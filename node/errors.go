@@ -24,6 +24,6 @@ var (
 	// ErrInvalidConfig: Config.validate refused a field.
 	ErrInvalidConfig = errors.New("node: invalid config")
 	// ErrMeshMismatch: a peer belongs to another mesh or has another
-	// partition count.
+	// partition count or replication factor.
 	ErrMeshMismatch = errors.New("node: peer is in another mesh")
 )

@@ -15,8 +15,12 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	st := &crdt.LWW{}
 	st.Set([]byte("value"), crdt.Timestamp{Wall: 1e18, Logical: 3, Node: 9})
 	rec := deltaRecord{key: []byte("key"), stamp: st.Timestamp(), state: crdt.Encode(st)}
-	f.Add(appendEnvelope(nil, envelope{mesh: meshID("m", 16), part: 3, records: []deltaRecord{rec}}))
-	f.Add(appendEnvelope(nil, envelope{mesh: meshID("m", 16), part: 3, records: []deltaRecord{rec, rec, rec}}))
+	other := rec
+	other.key = []byte("another key")
+	f.Add(appendEnvelope(nil, envelope{mesh: meshID("m", 16, 3), part: 3, records: []deltaRecord{rec}}))
+	f.Add(appendEnvelope(nil, envelope{mesh: meshID("m", 16, 3), part: 3, records: []deltaRecord{rec, rec, rec}}))
+	f.Add(appendEnvelope(nil, envelope{mesh: meshID("m", 16, 0), part: mixedPartition, records: []deltaRecord{rec, other}}))
+	f.Add(appendEnvelope(nil, envelope{mesh: meshID("m", 16, 0), part: mixedPartition + 1, records: []deltaRecord{rec}}))
 	f.Add([]byte{envelopeVersion})
 	f.Add([]byte{envelopeVersion, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 'k'})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -27,6 +31,9 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			}
 			return
 		}
+		if e.part > mixedPartition {
+			t.Fatalf("partition %d passed", e.part)
+		}
 		if again := appendEnvelope(nil, e); !bytes.Equal(again, b) && len(again) >= len(b) {
 			// Varints have non-minimal forms; a re-encoding is never longer.
 			t.Fatalf("re-encoding grew: %x -> %x", b, again)
@@ -35,7 +42,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 }
 
 func FuzzDecodeHello(f *testing.F) {
-	f.Add(appendHello(nil, hello{mesh: meshID("m", 2), partitions: 2, name: "m", roots: make([]merkle.Hash, 2)}))
+	f.Add(appendHello(nil, hello{mesh: meshID("m", 2, 3), partitions: 2, replication: 3, name: "m", roots: make([]merkle.Hash, 2)}))
 	f.Add([]byte{helloVersion, 1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := decodeHello(b)
@@ -45,7 +52,7 @@ func FuzzDecodeHello(f *testing.F) {
 			}
 			return
 		}
-		if len(h.name) > 256 || h.partitions > 1<<16 {
+		if len(h.name) > 256 || h.partitions > 1<<16 || h.replication < 0 {
 			t.Fatalf("limits not enforced: %+v", h)
 		}
 	})

@@ -18,10 +18,37 @@ type outgoing struct {
 	record []byte
 }
 
-// topicName is the GossipSub topic of one partition. The mesh ID is part of
+// deltaTopic is the topic that carries partition p's deltas. Under full
+// replication every node holds every partition, so one topic carries them
+// all: one GossipSub mesh to maintain instead of P, and deltas of different
+// partitions packed into one signed message. Under placement each partition
+// has its own, so a node receives only the deltas of partitions it holds.
+func (n *Node) deltaTopic(p uint32) uint32 {
+	if n.cfg.Replication == 0 {
+		return mixedPartition
+	}
+	return p
+}
+
+// deltaTopics lists every topic deltaTopic can return.
+func (n *Node) deltaTopics() []uint32 {
+	if n.cfg.Replication == 0 {
+		return []uint32{mixedPartition}
+	}
+	ts := make([]uint32, n.cfg.Partitions)
+	for p := range ts {
+		ts[p] = uint32(p)
+	}
+	return ts
+}
+
+// topicName is the GossipSub name of a delta topic. The mesh ID is part of
 // the name, so meshes never share topics.
-func (n *Node) topicName(p uint32) string {
-	return fmt.Sprintf("/gossipmesh/%x/p/%d", n.meshID, p)
+func (n *Node) topicName(t uint32) string {
+	if t == mixedPartition {
+		return fmt.Sprintf("/gossipmesh/%x/all", n.meshID)
+	}
+	return fmt.Sprintf("/gossipmesh/%x/p/%d", n.meshID, t)
 }
 
 func (n *Node) startGossip() error {
@@ -36,8 +63,8 @@ func (n *Node) startGossip() error {
 		return fmt.Errorf("node: gossipsub: %w", err)
 	}
 	n.ps = ps
-	n.topics = make([]*pubsub.Topic, n.cfg.Partitions)
-	n.subs = make([]*pubsub.Subscription, n.cfg.Partitions)
+	n.topics = map[uint32]*pubsub.Topic{}
+	n.subs = map[uint32]*pubsub.Subscription{}
 	n.wg.Add(1)
 	go n.publisher()
 	return nil
@@ -51,10 +78,11 @@ func (n *Node) subscribe(p uint32) {
 	}
 	n.topicsMu.Lock()
 	defer n.topicsMu.Unlock()
-	if n.subs[p] != nil {
+	key := n.deltaTopic(p)
+	if n.subs[key] != nil {
 		return
 	}
-	t, err := n.joinTopic(p)
+	t, err := n.joinTopic(key)
 	if err != nil {
 		n.log.Error("cannot join partition topic", "partition", p, "err", err)
 		return
@@ -66,7 +94,7 @@ func (n *Node) subscribe(p uint32) {
 		n.log.Error("cannot subscribe to partition topic", "partition", p, "err", err)
 		return
 	}
-	n.subs[p] = sub
+	n.subs[key] = sub
 	n.wg.Add(1)
 	go n.receive(sub)
 }
@@ -75,28 +103,31 @@ func (n *Node) subscribe(p uint32) {
 // joined (it costs nothing without a subscription) so that it can be
 // subscribed again without re-registering its validator.
 func (n *Node) unsubscribe(p uint32) {
+	if n.cfg.Replication == 0 {
+		return // every partition stays held, and the topic is shared
+	}
 	n.topicsMu.Lock()
 	defer n.topicsMu.Unlock()
-	if n.subs[p] != nil {
-		n.subs[p].Cancel()
-		n.subs[p] = nil
+	if sub := n.subs[p]; sub != nil {
+		sub.Cancel()
+		delete(n.subs, p)
 	}
 }
 
-// joinTopic joins partition p's topic once, with its validator. topicsMu held.
-func (n *Node) joinTopic(p uint32) (*pubsub.Topic, error) {
-	if t := n.topics[p]; t != nil {
+// joinTopic joins delta topic key once, with its validator. topicsMu held.
+func (n *Node) joinTopic(key uint32) (*pubsub.Topic, error) {
+	if t := n.topics[key]; t != nil {
 		return t, nil
 	}
-	name := n.topicName(p)
-	if err := n.ps.RegisterTopicValidator(name, n.validator(p)); err != nil {
+	name := n.topicName(key)
+	if err := n.ps.RegisterTopicValidator(name, n.validator(key)); err != nil {
 		return nil, fmt.Errorf("node: gossipsub validator: %w", err)
 	}
 	t, err := n.ps.Join(name)
 	if err != nil {
 		return nil, fmt.Errorf("node: join %s: %w", name, err)
 	}
-	n.topics[p] = t
+	n.topics[key] = t
 	return t, nil
 }
 
@@ -115,7 +146,8 @@ type receivedRecord struct {
 // validator refuses, before a message is forwarded to anyone, what is
 // malformed, too large, for another mesh or partition, or stamped too far in
 // the future. Rejected messages count against the sender's peer score.
-func (n *Node) validator(p uint32) pubsub.ValidatorEx {
+// key is the delta topic: a partition, or mixedPartition.
+func (n *Node) validator(key uint32) pubsub.ValidatorEx {
 	self := n.host.ID()
 	return func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		if from == self && msg.GetFrom() == self {
@@ -123,7 +155,7 @@ func (n *Node) validator(p uint32) pubsub.ValidatorEx {
 			// applied here again (receive skips it).
 			return pubsub.ValidationAccept
 		}
-		r, err := n.checkDelta(p, msg.Data)
+		r, err := n.checkDelta(key, msg.Data)
 		if err != nil {
 			n.stats.deltasInvalid.Add(1)
 			n.logInvalid(from, err)
@@ -135,9 +167,10 @@ func (n *Node) validator(p uint32) pubsub.ValidatorEx {
 	}
 }
 
-// checkDelta decodes and checks a gossip message for partition p. One bad
-// record refuses the whole message: its sender is faulty or hostile.
-func (n *Node) checkDelta(p uint32, data []byte) (*received, error) {
+// checkDelta decodes and checks a gossip message on delta topic key (a
+// partition, or mixedPartition). One bad record refuses the whole message:
+// its sender is faulty or hostile.
+func (n *Node) checkDelta(key uint32, data []byte) (*received, error) {
 	e, err := decodeEnvelope(data, n.cfg.MaxKeyBytes, n.cfg.MaxValueBytes+1024)
 	if err != nil {
 		return nil, err
@@ -145,13 +178,15 @@ func (n *Node) checkDelta(p uint32, data []byte) (*received, error) {
 	if e.mesh != n.meshID {
 		return nil, ErrMeshMismatch
 	}
-	if e.part != p {
-		return nil, fmt.Errorf("%w: message for partition %d on the topic of %d", ErrBadEnvelope, e.part, p)
+	if e.part != key {
+		return nil, fmt.Errorf("%w: message for partition %d on the topic of %d", ErrBadEnvelope, e.part, key)
 	}
 	r := &received{records: make([]receivedRecord, len(e.records))}
 	for i, rec := range e.records {
-		if partitionOf(rec.key, n.cfg.Partitions) != p {
-			return nil, fmt.Errorf("%w: key does not belong to partition %d", ErrBadEnvelope, p)
+		// A mixed message may carry any key: every key is in some
+		// partition below P, and this node holds them all.
+		if key != mixedPartition && partitionOf(rec.key, n.cfg.Partitions) != key {
+			return nil, fmt.Errorf("%w: key does not belong to partition %d", ErrBadEnvelope, key)
 		}
 		if n.cfg.MaxClockDrift > 0 && rec.stamp.Wall > n.cfg.Now().Add(n.cfg.MaxClockDrift).UnixNano() {
 			return nil, fmt.Errorf("%w: delta stamped %v ahead", crdt.ErrClockDrift,
@@ -228,8 +263,8 @@ func (n *Node) enqueuePublish(c *change) {
 	}
 }
 
-// publisher sends queued deltas, one message per partition for whatever
-// queued up together. Under load (deltas arriving faster than one per
+// publisher sends queued deltas, one message per delta topic for whatever
+// queued up together (under full replication, one for every partition). Under load (deltas arriving faster than one per
 // millisecond) it lingers publishLinger, or heavyLinger in a sustained
 // burst, to gather more, so a loaded node spends one signature (and each
 // receiver one verification) on many deltas; a lone write still leaves at
@@ -243,15 +278,16 @@ func (n *Node) publisher() {
 	var order []uint32
 	queued := 0
 	add := func(o outgoing) {
-		pk := pending[o.part]
+		key := n.deltaTopic(o.part)
+		pk := pending[key]
 		if pk == nil {
 			pk = &packed{}
-			pending[o.part] = pk
-			order = append(order, o.part)
+			pending[key] = pk
+			order = append(order, key)
 		}
 		if pk.count > 0 && (pk.count == maxEnvelopeRecords || len(pk.body)+len(o.record) > budget) {
 			queued -= pk.count
-			n.publishPacked(o.part, pk)
+			n.publishPacked(key, pk)
 		}
 		pk.body = append(pk.body, o.record...)
 		pk.count++
@@ -293,9 +329,9 @@ func (n *Node) publisher() {
 			}
 		}
 		lastCount = queued
-		for _, p := range order {
-			n.publishPacked(p, pending[p])
-			delete(pending, p)
+		for _, key := range order {
+			n.publishPacked(key, pending[key])
+			delete(pending, key)
 		}
 		order, queued = order[:0], 0
 		lastFlush = time.Now()
@@ -314,22 +350,24 @@ const (
 	heavyBatch  = 64
 )
 
-// packed is the records gathered for one partition's next message.
+// packed is the records gathered for one delta topic's next message.
 type packed struct {
 	body  []byte
 	count int
 }
 
-func (n *Node) publishPacked(p uint32, pk *packed) {
+// publishPacked publishes pk on delta topic key, whose value is also the
+// envelope's partition.
+func (n *Node) publishPacked(key uint32, pk *packed) {
 	if pk.count == 0 {
 		return
 	}
 	count := pk.count
-	data := appendEnvelopeHeader(make([]byte, 0, 16+len(pk.body)), n.meshID, p, count)
+	data := appendEnvelopeHeader(make([]byte, 0, 16+len(pk.body)), n.meshID, key, count)
 	data = append(data, pk.body...)
 	pk.body, pk.count = pk.body[:0], 0
 	n.topicsMu.Lock()
-	t := n.topics[p]
+	t := n.topics[key]
 	n.topicsMu.Unlock()
 	if t == nil {
 		return

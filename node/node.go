@@ -35,8 +35,8 @@ type Node struct {
 	host     host.Host
 	ps       *pubsub.PubSub
 	topicsMu gosync.Mutex
-	topics   []*pubsub.Topic        // by partition; joined once held
-	subs     []*pubsub.Subscription // by partition; nil when not held or gossip is off
+	topics   map[uint32]*pubsub.Topic        // by deltaTopic; joined once held
+	subs     map[uint32]*pubsub.Subscription // by deltaTopic; absent when not held or gossip is off
 	membersT *pubsub.Topic
 
 	// Placement: recomputed by replace (under placeMu) when members change.
@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cfg:         cfg,
 		started:     cfg.Now(),
 		log:         cfg.Logger,
-		meshID:      meshID(cfg.Mesh, cfg.Partitions),
+		meshID:      meshID(cfg.Mesh, cfg.Partitions, cfg.Replication),
 		reqs:        make(chan *request, 4*maxBatch),
 		syncq:       make(chan syncWait, 64),
 		handoffKick: make(chan struct{}, 1),
@@ -139,7 +139,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	ok = true
-	n.log.Info("node started", "peer", n.host.ID(), "mesh", cfg.Mesh, "partitions", cfg.Partitions, "addrs", n.Addrs())
+	n.log.Info("node started", "peer", n.host.ID(), "mesh", cfg.Mesh, "partitions", cfg.Partitions, "replication", cfg.Replication, "addrs", n.Addrs())
 	return n, nil
 }
 
@@ -391,9 +391,11 @@ func (n *Node) rebuildTrees(ctx context.Context) error {
 	return nil
 }
 
-// meshID identifies a mesh configuration; peers must agree on it.
-func meshID(mesh string, partitions int) [8]byte {
-	return sha8(fmt.Sprintf("gossipmesh/mesh/v1\x00%s\x00%d", mesh, partitions))
+// meshID identifies a mesh configuration; peers must agree on it. The
+// replication factor is part of it: nodes with different R would compute
+// different placements and gossip on different topics.
+func meshID(mesh string, partitions, replication int) [8]byte {
+	return sha8(fmt.Sprintf("gossipmesh/mesh/v2\x00%s\x00%d\x00%d", mesh, partitions, replication))
 }
 
 // Host is the node's libp2p host, for embedders that run their own

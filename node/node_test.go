@@ -397,11 +397,54 @@ func TestDeleteThenGetIsNotFoundEverywhere(t *testing.T) {
 	}
 }
 
+// Peers that differ in mesh name, partition count or replication factor
+// would disagree on topics and placement; each refuses the other.
 func TestPeerOfAnotherMeshIsRefused(t *testing.T) {
-	a := startNode(t, testConfig())
-	cfg := testConfig()
-	cfg.Mesh = "other"
-	b := startNode(t, cfg)
+	for _, c := range []struct {
+		name string
+		edit func(*Config)
+		log  string // in a's refusal
+	}{
+		{"name", func(c *Config) { c.Mesh = "other" }, `their_mesh=other`},
+		{"partitions", func(c *Config) { c.Partitions = 8 }, `their_partitions=8`},
+		{"replication", func(c *Config) { c.Replication = 2 }, `their_replication=2 our_mesh=default our_partitions=16 our_replication=0`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var log syncBuffer
+			cfgA := testConfig()
+			cfgA.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			cfgB := testConfig()
+			c.edit(&cfgB)
+			testPeerIsRefused(t, startNode(t, cfgA), startNode(t, cfgB))
+			waitFor(t, 5*time.Second, "refusal logged", func() error {
+				if got := log.String(); !strings.Contains(got, "refusing peer from another mesh") || !strings.Contains(got, c.log) {
+					return fmt.Errorf("log lacks %q:\n%s", c.log, got)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testPeerIsRefused(t *testing.T, a, b *Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := b.Connect(ctx, a.Addrs()[0]); err != nil {

@@ -29,7 +29,7 @@ const (
 )
 
 // peerScoring is the GossipSub option that turns on peer scoring for every
-// partition topic and records the scores for PeerScore.
+// delta topic and records the scores for PeerScore.
 func (n *Node) peerScoring() pubsub.Option {
 	topic := &pubsub.TopicScoreParams{
 		SkipAtomicValidation:           true,
@@ -39,9 +39,9 @@ func (n *Node) peerScoring() pubsub.Option {
 		InvalidMessageDeliveriesWeight: invalidMessageWeight,
 		InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
 	}
-	topics := make(map[string]*pubsub.TopicScoreParams, n.cfg.Partitions)
-	for p := range n.cfg.Partitions {
-		topics[n.topicName(uint32(p))] = topic
+	topics := map[string]*pubsub.TopicScoreParams{}
+	for _, key := range n.deltaTopics() {
+		topics[n.topicName(key)] = topic
 	}
 	params := &pubsub.PeerScoreParams{
 		SkipAtomicValidation:      true,

@@ -24,14 +24,15 @@ func TestInvalidGossipIsDroppedAndTheSenderBlocked(t *testing.T) {
 	acked := writeKeys(t, a, "honest", 10)
 
 	// The attacker runs its own GossipSub, with no validator, and publishes
-	// crafted envelopes straight on a partition topic.
+	// crafted envelopes straight on the delta topic (under full
+	// replication, the one for all partitions).
 	evil := attackerHost(t)
 	ps, err := pubsub.NewGossipSub(ctx, evil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := []byte("evil")
-	p := partitionOf(key, a.cfg.Partitions)
+	p := a.deltaTopic(partitionOf(key, a.cfg.Partitions))
 	topic, err := ps.Join(a.topicName(p))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +68,7 @@ func TestInvalidGossipIsDroppedAndTheSenderBlocked(t *testing.T) {
 		{"oversized value", env(stamp, bytes.Repeat([]byte("x"), 4000)), ErrBadEnvelope},
 		{"far-future timestamp", env(far, crdt.Encode(farState)), crdt.ErrClockDrift},
 		{"malformed state", env(stamp, []byte{0xff, 1, 2, 3}), ErrBadEnvelope},
-		{"another mesh", appendEnvelope(nil, envelope{mesh: meshID("x", 16), part: p, records: []deltaRecord{{key: key, stamp: stamp, state: crdt.Encode(farState)}}}), ErrMeshMismatch},
+		{"another mesh", appendEnvelope(nil, envelope{mesh: meshID("x", 16, 0), part: p, records: []deltaRecord{{key: key, stamp: stamp, state: crdt.Encode(farState)}}}), ErrMeshMismatch},
 	}
 	for _, c := range cases {
 		if _, err := a.checkDelta(p, c.data); !errors.Is(err, c.want) {
@@ -210,7 +211,7 @@ func TestPeerThatStallsHalfwayThroughASync(t *testing.T) {
 	}
 	w, _ := newFramer(s, 1<<20, 0)
 	defer w.close()
-	if err := w.write(appendHello(nil, hello{mesh: a.meshID, partitions: a.cfg.Partitions, name: a.cfg.Mesh,
+	if err := w.write(appendHello(nil, hello{mesh: a.meshID, partitions: a.cfg.Partitions, replication: a.cfg.Replication, name: a.cfg.Mesh,
 		roots: make([]merkle.Hash, a.cfg.Partitions)})); err != nil {
 		t.Fatal(err)
 	}

@@ -19,24 +19,29 @@ import (
 // syncProtocol is the libp2p protocol of anti-entropy sessions.
 const syncProtocol = protocol.ID("/gossipmesh/sync/1.0.0")
 
-const helloVersion = 1
+// helloVersion 2 adds the replication factor.
+const helloVersion = 2
 
 // maxConcurrentSyncs bounds outgoing anti-entropy sessions.
 const maxConcurrentSyncs = 4
 
 // hello opens every sync stream in both directions: it proves both ends are
 // in the same mesh and carries the sender's partition roots.
+// partitions, replication and name are what mesh hashes, sent so that a
+// refusal can say how the meshes differ.
 type hello struct {
-	mesh       [8]byte
-	partitions int
-	name       string
-	roots      []merkle.Hash
+	mesh        [8]byte
+	partitions  int
+	replication int
+	name        string
+	roots       []merkle.Hash
 }
 
 func appendHello(dst []byte, h hello) []byte {
 	dst = append(dst, helloVersion)
 	dst = append(dst, h.mesh[:]...)
 	dst = binary.AppendUvarint(dst, uint64(h.partitions))
+	dst = binary.AppendUvarint(dst, uint64(h.replication))
 	dst = binary.AppendUvarint(dst, uint64(len(h.name)))
 	dst = append(dst, h.name...)
 	dst = binary.AppendUvarint(dst, uint64(len(h.roots)))
@@ -59,6 +64,11 @@ func decodeHello(b []byte) (hello, error) {
 		return bad("partitions")
 	}
 	h.partitions, b = int(p), b[k:]
+	r, k := binary.Uvarint(b)
+	if k <= 0 || r > 1<<31-1 {
+		return bad("replication")
+	}
+	h.replication, b = int(r), b[k:]
 	nameLen, k := binary.Uvarint(b)
 	if k <= 0 || nameLen > 256 || nameLen > uint64(len(b)-k) {
 		return bad("name")
@@ -284,7 +294,7 @@ func (n *Node) handleSync(s network.Stream) {
 func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) error {
 	var ours hello
 	err := n.do(ctx, func(*txn) error {
-		ours = hello{mesh: n.meshID, partitions: n.cfg.Partitions, name: n.cfg.Mesh, roots: n.roots()}
+		ours = hello{mesh: n.meshID, partitions: n.cfg.Partitions, replication: n.cfg.Replication, name: n.cfg.Mesh, roots: n.roots()}
 		return nil
 	})
 	if err != nil {
@@ -305,12 +315,12 @@ func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) error {
 	if theirs.mesh != n.meshID {
 		n.members.refuse(id)
 		n.log.Warn("refusing peer from another mesh", "peer", id,
-			"their_mesh", theirs.name, "their_partitions", theirs.partitions,
-			"our_mesh", n.cfg.Mesh, "our_partitions", n.cfg.Partitions)
+			"their_mesh", theirs.name, "their_partitions", theirs.partitions, "their_replication", theirs.replication,
+			"our_mesh", n.cfg.Mesh, "our_partitions", n.cfg.Partitions, "our_replication", n.cfg.Replication)
 		// Close the connection a little later, so the peer can still read
 		// our hello and log the refusal on its side too.
 		time.AfterFunc(time.Second, func() { n.host.Network().ClosePeer(id) })
-		return fmt.Errorf("%w: %q with %d partitions", ErrMeshMismatch, theirs.name, theirs.partitions)
+		return fmt.Errorf("%w: %q with %d partitions and replication %d", ErrMeshMismatch, theirs.name, theirs.partitions, theirs.replication)
 	}
 	n.members.join(id, theirs.roots, n.cfg.Now())
 	return nil
