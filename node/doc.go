@@ -6,8 +6,9 @@
 // Every write is acknowledged only once it is durable in the local store.
 // Concurrent writes are grouped into one synced commit by the node's event
 // loop, the single goroutine that owns the clock and the Merkle trees. After
-// the commit the write's delta is published on its partition's GossipSub
-// topic; periodically, and whenever a peer connects, the node runs a
+// the commit the write's delta is published by GossipSub, on one topic for
+// all partitions under full replication or on its partition's topic under
+// placement; periodically, and whenever a peer connects, the node runs a
 // reconciliation session (package sync/antientropy) with a random peer,
 // which repairs whatever gossip lost.
 //
