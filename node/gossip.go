@@ -58,6 +58,12 @@ func (n *Node) startGossip() error {
 		pubsub.WithMaxMessageSize(n.cfg.MaxValueBytes+n.cfg.MaxKeyBytes+4096),
 		pubsub.WithValidateQueueSize(4096),
 		pubsub.WithPeerOutboundQueueSize(4096),
+		// A node's own deltas go to every connected subscriber, not only
+		// its GossipSub mesh: a write made before the mesh has formed
+		// (GossipSub grafts at its next heartbeat) still leaves at once,
+		// instead of waiting for anti-entropy. A mesh node has few direct
+		// connections, so this costs little.
+		pubsub.WithFloodPublish(true),
 	)
 	if err != nil {
 		return fmt.Errorf("node: gossipsub: %w", err)

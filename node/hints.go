@@ -414,19 +414,3 @@ func (n *Node) PutReplicated(ctx context.Context, key, value []byte, w int) erro
 	}
 	return n.pushToHolders(ctx, key, w)
 }
-
-// dropPartition deletes the data of a partition handed over to its new
-// holders, rechecking on the event loop that it is still not held.
-func (n *Node) dropPartition(p uint32) error {
-	return n.do(n.ctx, func(tx *txn) error {
-		if n.holds(p) {
-			return nil
-		}
-		return scanStates(tx.ctx, n.store, func(key, _ []byte) error {
-			if partitionOf(key, n.cfg.Partitions) == p {
-				tx.dropHandedOver(key)
-			}
-			return nil
-		})
-	})
-}

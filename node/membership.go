@@ -271,6 +271,9 @@ func (n *Node) replace() {
 			gained = append(gained, uint32(p))
 		case !next.held[p] && prev != nil && prev.held[p]:
 			lost = append(lost, uint32(p))
+			n.lostMu.Lock()
+			n.lostAt[uint32(p)] = time.Now()
+			n.lostMu.Unlock()
 		}
 	}
 	for _, p := range gained {
@@ -361,31 +364,61 @@ func (n *Node) pullSource(p uint32, prev *placement) peer.ID {
 }
 
 // dropHandedOver deletes the data of partitions this node no longer holds
-// once at least R current holders report the same root: only then is
-// nothing lost by dropping it.
+// once at least R current holders have all of it: each either completed an
+// anti-entropy session with this node begun after it lost the partition
+// (both ends hold the merge after a session, so the holder has everything
+// this node had then), or last reported the same root. What this node
+// received since came from others, who have it. Only then is nothing lost
+// by dropping it. Holders not known to have it yet are asked for a session.
 func (n *Node) dropHandedOver() {
 	pl := n.place()
 	if pl == nil || n.cfg.Replication == 0 {
 		return
 	}
-	var drop []uint32
-	_ = n.do(n.ctx, func(*txn) error {
+	var dropped []uint32
+	ask := map[peer.ID]bool{}
+	_ = n.do(n.ctx, func(tx *txn) error {
+		var drop []uint32
 		for p, t := range n.trees {
 			if pl.held[p] || t.Len() == 0 {
+				delete(n.handedTo, uint32(p))
 				continue
 			}
-			need := min(n.cfg.Replication, len(pl.holders[p]))
-			if need > 0 && n.members.agreeing(uint32(p), t.Root(), pl.holders[p]) >= need {
+			root, have := t.Root(), 0
+			for _, h := range pl.holders[p] {
+				if n.handedTo[uint32(p)][h].After(n.lostSince(uint32(p))) || n.members.agreeing(uint32(p), root, []peer.ID{h}) == 1 {
+					have++
+				} else if h != n.host.ID() {
+					ask[h] = true
+				}
+			}
+			if need := min(n.cfg.Replication, len(pl.holders[p])); need > 0 && have >= need {
 				drop = append(drop, uint32(p))
 			}
 		}
-		return nil
-	})
-	for _, p := range drop {
-		if err := n.dropPartition(p); err != nil {
-			n.log.Warn("dropping a handed-over partition failed", "partition", p, "err", err)
-			continue
+		if len(drop) == 0 {
+			return nil
 		}
+		// Decided and staged in one batch, so no state can arrive
+		// between the check and the deletion.
+		err := scanStates(tx.ctx, n.store, func(key, _ []byte) error {
+			if p := partitionOf(key, n.cfg.Partitions); slices.Contains(drop, p) {
+				tx.dropHandedOver(key)
+			}
+			return nil
+		})
+		if err == nil {
+			for _, p := range drop {
+				delete(n.handedTo, p)
+			}
+			dropped = drop
+		}
+		return err
+	})
+	for _, p := range dropped {
 		n.log.Info("partition handed over and dropped", "partition", p)
+	}
+	for id := range ask {
+		n.syncWithSoon(id)
 	}
 }

@@ -81,6 +81,12 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	if n.cfg.Replication > 0 {
+		err = scanPrefix(ctx, n.store, hintPrefix, func(_, _ []byte) error { st.Hints++; return nil })
+		if err != nil {
+			return Status{}, err
+		}
+	}
 	pl := n.place()
 	self := n.host.ID()
 	for i := range st.Partitions {

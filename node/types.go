@@ -43,6 +43,9 @@ type Status struct {
 	Partitions []PartitionStatus
 	Peers      int
 	Keys       int
+	// Hints counts writes this node holds for partitions it does not
+	// hold, not yet handed off to a holder.
+	Hints int
 }
 
 // PeerInfo describes a connected mesh member.

@@ -104,7 +104,8 @@ func (r *run) awaitConvergence(ctx context.Context, quiet time.Duration) (time.D
 	}
 }
 
-// shardedSettled is convergence under placement: every node is up; each
+// shardedSettled is convergence under placement: every node is up and has
+// handed off every write it took for partitions it does not hold; each
 // partition is held by exactly min(R, N) nodes, which all name the same
 // holders and report the same root; and no node still stores data of a
 // partition it does not hold (handover is done). It returns the time of the
@@ -130,6 +131,9 @@ func (r *run) shardedSettled(ctx context.Context) (time.Duration, error) {
 	for i, st := range sts {
 		if st == nil {
 			return at, fmt.Errorf("node %d is down", i)
+		}
+		if st.Hints > 0 {
+			return at, fmt.Errorf("node %d has %d writes not handed off yet", i, st.Hints)
 		}
 		for _, ps := range st.Partitions {
 			if !ps.Held {

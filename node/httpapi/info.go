@@ -30,6 +30,12 @@ type PartitionResponse struct {
 	Root          string `json:"root"` // Merkle root, hex
 	Keys          int    `json:"keys"`
 	PeersAgreeing int    `json:"peers_agreeing"`
+	// Under placement (replication R > 0): whether this node holds the
+	// partition (else it is handing it over), its holders, and whether
+	// they all last reported this node's root.
+	Held         bool     `json:"held"`
+	Holders      []string `json:"holders,omitempty"`
+	HoldersAgree bool     `json:"holders_agree"`
 }
 
 // StatusResponse is the body of GET /v1/status.
@@ -38,6 +44,7 @@ type StatusResponse struct {
 	Mesh       string              `json:"mesh"`
 	Keys       int                 `json:"keys"`
 	Peers      int                 `json:"peers"`
+	Hints      int                 `json:"hints"` // writes for partitions not held, not yet handed off
 	Partitions []PartitionResponse `json:"partitions"`
 }
 
@@ -68,12 +75,17 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := StatusResponse{
-		PeerID: st.PeerID.String(), Mesh: st.Mesh, Keys: st.Keys, Peers: st.Peers,
+		PeerID: st.PeerID.String(), Mesh: st.Mesh, Keys: st.Keys, Peers: st.Peers, Hints: st.Hints,
 		Partitions: make([]PartitionResponse, 0, len(st.Partitions)),
 	}
 	for _, p := range st.Partitions {
+		holders := make([]string, len(p.Holders))
+		for i, h := range p.Holders {
+			holders[i] = h.String()
+		}
 		resp.Partitions = append(resp.Partitions, PartitionResponse{
 			Partition: p.Partition, Root: hex.EncodeToString(p.Root[:]), Keys: p.Keys, PeersAgreeing: p.PeersAgreeing,
+			Held: p.Held, Holders: holders, HoldersAgree: p.HoldersAgree,
 		})
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -38,6 +38,9 @@ type collector struct {
 	peers        *prometheus.Desc
 	partKeys     *prometheus.Desc
 	partAgreeing *prometheus.Desc
+	partHolders  *prometheus.Desc
+	partAgree    *prometheus.Desc
+	hints        *prometheus.Desc
 	up           *prometheus.Desc
 }
 
@@ -76,6 +79,9 @@ func newCollector(b Backend) *collector {
 	c.peers = prometheus.NewDesc(ns+"_peers", "Connected mesh members.", nil, nil)
 	c.partKeys = prometheus.NewDesc(ns+"_partition_keys", "Keys held, per partition.", []string{"partition"}, nil)
 	c.partAgreeing = prometheus.NewDesc(ns+"_partition_peers_agreeing", "Peers whose last reported root for the partition equals ours.", []string{"partition"}, nil)
+	c.partHolders = prometheus.NewDesc(ns+"_partition_holders", "Holders of the partition under placement (R > 0), as this node computes it.", []string{"partition"}, nil)
+	c.partAgree = prometheus.NewDesc(ns+"_partition_holders_agree", "1 if every holder of the partition last reported this node's root.", []string{"partition"}, nil)
+	c.hints = prometheus.NewDesc(ns+"_hints", "Writes for partitions this node does not hold, not yet handed off.", nil, nil)
 	c.up = prometheus.NewDesc(ns+"_status_up", "1 if the node answered the status query of this scrape.", nil, nil)
 	return c
 }
@@ -84,7 +90,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.counters {
 		ch <- d.desc
 	}
-	for _, d := range []*prometheus.Desc{c.bytesSent, c.bytesRecv, c.keys, c.peers, c.partKeys, c.partAgreeing, c.up} {
+	for _, d := range []*prometheus.Desc{c.bytesSent, c.bytesRecv, c.keys, c.peers, c.partKeys, c.partAgreeing, c.partHolders, c.partAgree, c.hints, c.up} {
 		ch <- d
 	}
 }
@@ -125,9 +131,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(status.Keys))
 	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(status.Peers))
+	ch <- prometheus.MustNewConstMetric(c.hints, prometheus.GaugeValue, float64(status.Hints))
 	for _, p := range status.Partitions {
 		part := strconv.FormatUint(uint64(p.Partition), 10)
 		ch <- prometheus.MustNewConstMetric(c.partKeys, prometheus.GaugeValue, float64(p.Keys), part)
 		ch <- prometheus.MustNewConstMetric(c.partAgreeing, prometheus.GaugeValue, float64(p.PeersAgreeing), part)
+		if len(p.Holders) > 0 {
+			agree := 0.0
+			if p.HoldersAgree {
+				agree = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.partHolders, prometheus.GaugeValue, float64(len(p.Holders)), part)
+			ch <- prometheus.MustNewConstMetric(c.partAgree, prometheus.GaugeValue, agree, part)
+		}
 	}
 }
