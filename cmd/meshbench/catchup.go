@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -84,8 +85,10 @@ func runCatchup(args []string) error {
 	}
 	var synced uint64
 	for _, n := range []*node.Node{src, fresh} {
-		for _, b := range n.Stats().BytesSent {
-			synced += b
+		for proto, b := range n.Stats().BytesSent {
+			if strings.HasPrefix(proto, "/gossipmesh/sync/") {
+				synced += b
+			}
 		}
 	}
 	fmt.Printf("fresh node reached an equal root in %v (%.0f keys/s), %d bytes sent both ways\n",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,8 +76,10 @@ func runPropagate(args []string) error {
 	}
 	res.Ratio = round(res.MeshP99MS / res.RawP99MS)
 	for _, n := range c.nodes {
-		for _, b := range n.Stats().BytesSent {
-			res.BytesSyncTotal += b
+		for proto, b := range n.Stats().BytesSent {
+			if strings.HasPrefix(proto, "/gossipmesh/sync/") {
+				res.BytesSyncTotal += b
+			}
 		}
 	}
 	fmt.Printf("raw gossipsub: p50 %.2f ms, p99 %.2f ms\n", res.RawP50MS, res.RawP99MS)
