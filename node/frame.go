@@ -24,18 +24,17 @@ const (
 // ErrBadFrame is returned for a sync frame that is oversized or malformed.
 var ErrBadFrame = errors.New("node: malformed sync frame")
 
-// zstd coders are safe for concurrent use; EncodeAll/DecodeAll keep no
-// per-stream state.
-var (
-	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-)
-
 type framer struct {
 	r        *bufio.Reader
 	w        io.Writer
 	maxFrame int
 	compress int // payloads at least this long are compressed; 0 disables
 	dec      *zstd.Decoder
+	// enc is made at the first frame worth compressing. It belongs to the
+	// framer, not to the package: a shared encoder keeps goroutines and
+	// channels of its first user (and testing/synctest refuses a channel
+	// shared between bubbles).
+	enc      *zstd.Encoder
 	sent     uint64
 	received uint64
 }
@@ -48,12 +47,23 @@ func newFramer(rw io.ReadWriter, maxFrame, compressAbove int) (*framer, error) {
 	return &framer{r: bufio.NewReader(rw), w: rw, maxFrame: maxFrame, compress: compressAbove, dec: dec}, nil
 }
 
-func (f *framer) close() { f.dec.Close() }
+func (f *framer) close() {
+	f.dec.Close()
+	if f.enc != nil {
+		_ = f.enc.Close()
+	}
+}
 
 func (f *framer) write(payload []byte) error {
 	flag := byte(frameRaw)
 	if f.compress > 0 && len(payload) >= f.compress {
-		if z := zenc.EncodeAll(payload, nil); len(z) < len(payload) {
+		if f.enc == nil {
+			var err error
+			if f.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)); err != nil {
+				return err
+			}
+		}
+		if z := f.enc.EncodeAll(payload, nil); len(z) < len(payload) {
 			payload, flag = z, frameZstd
 		}
 	}

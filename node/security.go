@@ -47,11 +47,15 @@ func newSecurity(cfg *Config) (*security, error) {
 // swarm key, the gater and the resource manager.
 func (n *Node) hostOptions() ([]libp2p.Option, error) {
 	opts := []libp2p.Option{libp2p.ConnectionGater(n.sec.gate)}
-	rm, err := newResourceManager()
-	if err != nil {
-		return nil, fmt.Errorf("node: resource manager: %w", err)
+	if n.cfg.Host == nil {
+		// Only a host we build uses it; made for a given host, its
+		// background goroutine would outlive the node.
+		rm, err := newResourceManager()
+		if err != nil {
+			return nil, fmt.Errorf("node: resource manager: %w", err)
+		}
+		opts = append(opts, libp2p.ResourceManager(rm))
 	}
-	opts = append(opts, libp2p.ResourceManager(rm))
 	psk, err := loadSwarmKey(&n.cfg)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,7 @@ type cluster struct {
 	dials gosync.WaitGroup // background dials, waited for by closeAll
 	// replication is the nodes' replication factor R (0: full replication).
 	replication int
+	open        openStreams
 }
 
 func newCluster(cfg Config, plan Plan, rng *rand.Rand) *cluster {
@@ -106,7 +107,7 @@ func (c *cluster) start(ctx context.Context, i int) error {
 		return err
 	}
 	cfg := c.nodeConfig(s)
-	cfg.Host = &meteredHost{Host: h, m: s.meter, loss: c.loss, net: c.net}
+	cfg.Host = &meteredHost{Host: h, m: s.meter, loss: c.loss, net: c.net, open: &c.open}
 	n, err := node.New(ctx, cfg)
 	if err != nil {
 		_ = h.Close()
@@ -185,6 +186,7 @@ func (c *cluster) closeAll() {
 		}
 	}
 	_ = c.net.close()
+	c.open.resetAll()
 }
 
 // upNodes returns the running nodes, by index.

@@ -86,7 +86,51 @@ type meteredHost struct {
 	host.Host
 	m    *meter
 	loss *lossModel
-	net  *simNet // nil: no partitions
+	net  *simNet      // nil: no partitions
+	open *openStreams // nil: not tracked
+}
+
+// openStreams is every stream of a run not yet closed or reset. mocknet can
+// leave a stream opened while its connection was being torn down (a crash)
+// blocked for ever; the run resets what is left at its end, so no goroutine
+// outlives it (which testing/synctest checks).
+type openStreams struct {
+	mu gosync.Mutex
+	m  map[*meteredStream]struct{}
+}
+
+func (o *openStreams) add(s *meteredStream) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil {
+		o.m = map[*meteredStream]struct{}{}
+	}
+	o.m[s] = struct{}{}
+}
+
+func (o *openStreams) remove(s *meteredStream) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.m, s)
+}
+
+// resetAll resets every stream still open.
+func (o *openStreams) resetAll() {
+	o.mu.Lock()
+	left := make([]*meteredStream, 0, len(o.m))
+	for s := range o.m {
+		left = append(left, s)
+	}
+	o.mu.Unlock()
+	for _, s := range left {
+		_ = s.Reset()
+	}
 }
 
 var (
@@ -96,6 +140,7 @@ var (
 
 func (h *meteredHost) wrap(s network.Stream, outbound bool) network.Stream {
 	ms := &meteredStream{Stream: s, h: h, class: classOf(s.Protocol()), buf: newSendBuf()}
+	h.open.add(ms)
 	if outbound && ms.class == classSync && h.loss.drop() {
 		ms.resetAfter = 1
 	}
@@ -132,6 +177,7 @@ func (s *meteredStream) Close() error {
 	if cerr := s.Stream.Close(); err == nil {
 		err = cerr
 	}
+	s.h.open.remove(s)
 	return err
 }
 
@@ -145,11 +191,13 @@ func (s *meteredStream) CloseWrite() error {
 
 func (s *meteredStream) Reset() error {
 	s.buf.abort(network.ErrReset)
+	s.h.open.remove(s)
 	return s.Stream.Reset()
 }
 
 func (s *meteredStream) ResetWithError(code network.StreamErrorCode) error {
 	s.buf.abort(network.ErrReset)
+	s.h.open.remove(s)
 	return s.Stream.ResetWithError(code)
 }
 

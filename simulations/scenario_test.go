@@ -5,8 +5,12 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"testing/synctest"
 	"time"
 )
+
+// scenarioNodes is the mesh size of the scenario tests.
+const scenarioNodes = 20
 
 // testSeed is the seed of the scenario tests; MESHSIM_SEED overrides it to
 // replay or explore.
@@ -22,11 +26,19 @@ func testSeed(t *testing.T) int64 {
 }
 
 func runScenario(t *testing.T, name string) {
+	// Virtual time (testing/synctest): mocknet, GossipSub and the nodes
+	// wait on timers and channels only, so a bubble's clock jumps ahead
+	// whenever every goroutine is blocked. Latency, intervals and
+	// timeouts are exact and the run takes only the CPU time it needs.
+	synctest.Test(t, func(t *testing.T) { runScenarioNow(t, name) })
+}
+
+func runScenarioNow(t *testing.T, name string) {
 	seed := testSeed(t)
-	t.Logf("scenario %s, seed %d (replay: MESHSIM_SEED=%d or meshsim --scenario %s --nodes 10 --seed %d)", name, seed, seed, name, seed)
+	t.Logf("scenario %s, seed %d (replay: MESHSIM_SEED=%d or meshsim --scenario %s --nodes %d --seed %d)", name, seed, seed, name, scenarioNodes, seed)
 	cfg := DefaultConfig()
 	cfg.Scenario = name
-	cfg.Nodes = 10
+	cfg.Nodes = scenarioNodes
 	cfg.Seed = seed
 	cfg.Duration = 2 * time.Second
 	cfg.Workload.Rate = 150
