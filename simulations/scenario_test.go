@@ -1,6 +1,7 @@
 package simulations
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"strconv"
@@ -78,3 +79,35 @@ func TestLateJoiner(t *testing.T)    { runScenario(t, "late-joiner") }
 func TestClockSkew(t *testing.T)     { runScenario(t, "clock-skew") }
 func TestLossy(t *testing.T)         { runScenario(t, "lossy") }
 func TestSharded(t *testing.T)       { runScenario(t, "sharded") }
+
+// TestScenarioAtScale runs one scenario at a large size in virtual time,
+// where convergence is measured by the protocol's own delays rather than
+// by how fast 2 cores get through N nodes' work. It is long, so it runs
+// only when MESHSIM_SCALE names the size (MESHSIM_SCENARIO the scenario,
+// default partition-heal), e.g.
+//
+//	MESHSIM_SCALE=100 go test ./simulations -run TestScenarioAtScale -v
+func TestScenarioAtScale(t *testing.T) {
+	size, _ := strconv.Atoi(os.Getenv("MESHSIM_SCALE"))
+	if size <= 0 {
+		t.Skip("set MESHSIM_SCALE=N to run a scenario at N nodes in virtual time")
+	}
+	name := cmp.Or(os.Getenv("MESHSIM_SCENARIO"), "partition-heal")
+	synctest.Test(t, func(t *testing.T) {
+		seed := testSeed(t)
+		cfg := DefaultConfig()
+		cfg.Scenario, cfg.Nodes, cfg.Seed = name, size, seed
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		res, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		t.Logf("scenario %s, %d nodes, seed %d, virtual time: converged=%v %d ms after quiescence, %d ms after the last fault; acked %d, lost %d, unexplained %d; gossip %d bytes, sync %d bytes; peak RSS %d MB",
+			name, size, seed, res.Converged, res.ConvergenceMS, res.SinceLastFaultMS, res.AckedWrites, res.LostWrites, res.ModelErrors,
+			res.GossipBytes, res.SyncBytes, res.PeakRSSBytes>>20)
+		if err := res.Err(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
