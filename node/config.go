@@ -42,7 +42,11 @@ type Config struct {
 	// Replication is the replication factor R: each partition is held by the
 	// R live members with the highest rendezvous score (plus any that pin
 	// it). 0 means every node holds every partition, the right choice for
-	// small meshes. Default 0.
+	// small meshes. R is part of the mesh's identity: nodes with another R
+	// are refused like another mesh. Under placement, counter, set and
+	// multi-value operations first read the other holders' states, and for
+	// SuspectAfter after start (while members are still being learned)
+	// they return ErrUnavailable; registers are never held back. Default 0.
 	Replication int
 	// Pinned partitions are held by this node whatever the placement.
 	// Default none.
