@@ -103,7 +103,6 @@ func (s *sampler) sample(ctx context.Context) Sample {
 		if err != nil {
 			continue
 		}
-		ns.Up = true
 		roots[i] = make([]string, s.c.cfg.Partitions)
 		for _, p := range st.Partitions {
 			if int(p.Partition) < len(roots[i]) {
@@ -111,7 +110,23 @@ func (s *sampler) sample(ctx context.Context) Sample {
 			}
 		}
 	}
-	for p := range s.c.cfg.Partitions {
+	smp.MarkDivergent(roots)
+	return smp
+}
+
+// MarkDivergent sets each node's Up and Divergent from roots: roots[i]
+// holds node i's root of every partition, or is nil if node i gave no
+// answer (down, paused, unreachable); such a node counts as not converged.
+// A partition's reference root is the most common one among the nodes that
+// answered (ties broken by the smaller root), so both backends count
+// divergence the same way.
+func (s *Sample) MarkDivergent(roots [][]string) {
+	parts := 0
+	for i, r := range roots {
+		s.Nodes[i].Up = r != nil
+		parts = max(parts, len(r))
+	}
+	for p := range parts {
 		counts := map[string]int{}
 		mode, best := "", 0
 		for i := range roots {
@@ -126,11 +141,10 @@ func (s *sampler) sample(ctx context.Context) Sample {
 		}
 		for i := range roots {
 			if roots[i] != nil && roots[i][p] != mode {
-				smp.Nodes[i].Divergent++
+				s.Nodes[i].Divergent++
 			}
 		}
 	}
-	return smp
 }
 
 // WriteCSV writes the series in long form, one row per node per sample:

@@ -18,7 +18,9 @@
 // disconnect`, `docker kill` then `docker start`, `docker pause` and
 // `docker restart`, clients on the HTTP API. It prints the same summary
 // line, with fault_kinds and run_id added; --out receives history.jsonl
-// (every client call and its outcome), faults.jsonl and the node logs.
+// (every client call and its outcome), faults.jsonl and the node logs,
+// besides series.csv, converged.png and bytes.png (nodes polled every
+// second).
 // Scenarios: steady, partition-heal, churn, pause and random-faults
 // (--faults N over --duration, partitions, kills, pauses of --pause and
 // restarts drawn from the seed):

@@ -58,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Timeout, "timeout", 0, "how long to wait for convergence after the last fault and write (0: 30s or 0.5s per node)")
 	fs.DurationVar(&cfg.Latency, "latency", 0, "one-way link latency (0: the scenario's)")
 	fs.Float64Var(&cfg.Bandwidth, "bandwidth", 0, "per-link bandwidth in bytes/s (0: unlimited)")
-	out := fs.String("out", "", "directory for series.csv, converged.png and bytes.png (docker backend: history.jsonl, faults.jsonl, node logs)")
+	out := fs.String("out", "", "directory for series.csv, converged.png and bytes.png (docker backend: also history.jsonl, faults.jsonl, node logs)")
 	backend := fs.String("backend", "mocknet", "mocknet (in process) or docker (real meshd containers)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	verbose := fs.Bool("v", false, "node logs (warnings and up) on stderr")

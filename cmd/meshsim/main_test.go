@@ -97,7 +97,9 @@ func TestDockerBackend(t *testing.T) {
 	if m["converged"] != true || m["lost_writes"] != float64(0) || m["nodes"] != float64(5) || m["backend"] != "docker" {
 		t.Errorf("summary: %v", m)
 	}
-	if st, err := os.Stat(filepath.Join(dir, "history.jsonl")); err != nil || st.Size() == 0 {
-		t.Errorf("history.jsonl: %v", err)
+	for _, f := range []string{"history.jsonl", "series.csv", "converged.png", "bytes.png"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }

@@ -120,6 +120,22 @@ func (a api) roots(ctx context.Context) (string, error) {
 	return b.String(), nil
 }
 
+// partitionRoots returns the node's root of each of the n partitions, by
+// partition index (empty for one it does not report).
+func (a api) partitionRoots(ctx context.Context, n int) ([]string, error) {
+	var st httpapi.StatusResponse
+	if err := a.do(ctx, http.MethodGet, "/v1/status", nil, http.StatusOK, &st); err != nil {
+		return nil, err
+	}
+	out := make([]string, n)
+	for _, p := range st.Partitions {
+		if int(p.Partition) < n {
+			out[p.Partition] = p.Root
+		}
+	}
+	return out, nil
+}
+
 // sentBytes is what a node's /metrics reports it sent: in all, by gossip
 // (GossipSub's /meshsub protocols) and by anti-entropy.
 type sentBytes struct{ total, gossip, sync uint64 }

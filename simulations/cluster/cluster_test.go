@@ -89,9 +89,16 @@ func runScenario(t *testing.T, cfg Config) *Result {
 	if left := leftovers(t, res.RunID); left != "" {
 		t.Errorf("run %s left containers or networks behind: %s", res.RunID, left)
 	}
-	for _, f := range []string{"history.jsonl", "faults.jsonl", "node-0.log"} {
+	for _, f := range []string{"history.jsonl", "faults.jsonl", "node-0.log", "series.csv", "converged.png", "bytes.png"} {
 		if st, err := os.Stat(cfg.Out + "/" + f); err != nil || (st.Size() == 0 && f != "faults.jsonl") {
 			t.Errorf("%s: %v", f, err)
+		}
+	}
+	// The last sample is taken after equal roots were seen.
+	if b, err := os.ReadFile(cfg.Out + "/series.csv"); err == nil {
+		rows := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if last := rows[len(rows)-1]; len(rows) < 2 || !strings.HasSuffix(last, ",1.0000") {
+			t.Errorf("series.csv: %d rows, last %q, want every node converged", len(rows), last)
 		}
 	}
 	return res

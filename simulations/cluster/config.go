@@ -47,8 +47,9 @@ type Config struct {
 	// binary exists). Default "".
 	Image string
 	// Out, when set, receives history.jsonl (one line per client call, with
-	// its outcome), faults.jsonl (the schedule as applied) and the nodes'
-	// logs. Default "".
+	// its outcome), faults.jsonl (the schedule as applied), the nodes'
+	// logs, and the time series of package simulations (series.csv,
+	// converged.png, bytes.png), sampled every second. Default "".
 	Out string
 	// KeepOnFailure leaves the containers and networks of a failed run in
 	// place for inspection (remove them later with Cleanup). Default false.

@@ -35,7 +35,7 @@
 //	cfg := cluster.DefaultConfig()
 //	cfg.Scenario = "random-faults"
 //	cfg.Nodes, cfg.Seed, cfg.Faults, cfg.Duration = 5, 7, 20, 3*time.Minute
-//	cfg.Out = "out"                  // history.jsonl, faults.jsonl, node logs
+//	cfg.Out = "out"                  // history.jsonl, faults.jsonl, node logs, series.csv, PNG plots
 //	res, err := cluster.Run(ctx, cfg) // err wraps ErrNoDocker without an engine
 //	if err != nil { ... }
 //	if err := res.Err(); err != nil { ... } // not converged, or writes lost

@@ -150,6 +150,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.progress("%d nodes up, every one a peer of every other", cfg.Nodes)
 
 	r.t0 = time.Now()
+	// The time series is only for --out; it runs through the convergence
+	// wait, and the defer stops it on every early return.
+	stopSampler := func() *simulations.Series { return nil }
+	if cfg.Out != "" {
+		stopSampler = r.startSampler(ctx)
+		defer stopSampler()
+	}
 	r.startWorkers(ctx)
 	stopTicker := r.tickProgress()
 	err = r.play(ctx)
@@ -165,6 +172,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	quiet := max(r.lastFault, r.lastAck)
 	r.progress("workload done at %v (%d faults applied); waiting for equal roots", r.since().Round(time.Millisecond), r.faults)
 	convergedAt, convErr := r.awaitConvergence(ctx, quiet)
+	res.Series = stopSampler()
 	res.Faults = r.faults
 	if convErr == nil {
 		res.Converged = true
@@ -211,6 +219,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.WallMS = time.Since(wall).Milliseconds()
 	if cfg.Out != "" {
 		if err := r.writeOutputs(cfg.Out); err != nil {
+			r.progress("writing %s: %v", cfg.Out, err)
+		}
+		// series.csv, converged.png and bytes.png, as the in-process
+		// backend writes them.
+		res.Series.Faults = r.faultMarks()
+		if err := simulations.WriteOutputs(cfg.Out, &res.Result); err != nil {
 			r.progress("writing %s: %v", cfg.Out, err)
 		}
 	}
