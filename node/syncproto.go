@@ -395,7 +395,7 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 	n.stats.syncBytesReceived.Add(f.received)
 	var roots []merkle.Hash
 	if n.do(ctx, func(*txn) error { roots = n.roots(); n.noteHandedTo(id, started, sess.Shared()); return nil }) == nil {
-		n.members.setRoots(id, roots)
+		n.members.setRoots(id, roots, sess.Shared())
 	}
 	return nil
 }
