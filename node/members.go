@@ -143,27 +143,6 @@ func (m *members) expire(now time.Time, suspectAfter, deadAfter time.Duration, o
 	return changed
 }
 
-// setRoots records that, after a completed session, member id has our
-// roots of the partitions the session reconciled. The others are left as
-// the member last reported them: a partition it does not store must not
-// look as if it held our data.
-func (m *members) setRoots(id peer.ID, roots []merkle.Hash, shared []uint32) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	mb, ok := m.live[id]
-	if !ok {
-		return
-	}
-	if len(mb.roots) != len(roots) {
-		mb.roots = make([]merkle.Hash, len(roots))
-	}
-	for _, p := range shared {
-		if int(p) < len(roots) {
-			mb.roots[p] = roots[p]
-		}
-	}
-}
-
 func (m *members) refuse(id peer.ID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -271,9 +271,6 @@ func (n *Node) replace() {
 			gained = append(gained, uint32(p))
 		case !next.held[p] && prev != nil && prev.held[p]:
 			lost = append(lost, uint32(p))
-			n.lostMu.Lock()
-			n.lostAt[uint32(p)] = time.Now()
-			n.lostMu.Unlock()
 		}
 	}
 	for _, p := range gained {
@@ -364,12 +361,11 @@ func (n *Node) pullSource(p uint32, prev *placement) peer.ID {
 }
 
 // dropHandedOver deletes the data of partitions this node no longer holds
-// once at least R current holders have all of it: each either completed an
-// anti-entropy session with this node begun after it lost the partition
-// (both ends hold the merge after a session, so the holder has everything
-// this node had then), or last reported the same root. What this node
-// received since came from others, who have it. Only then is nothing lost
-// by dropping it. Holders not known to have it yet are asked for a session.
+// once at least R current holders have reported, themselves, the same root:
+// only then is nothing lost by dropping it. The evidence is the holder's own
+// claim (heartbeat or handshake), never an inference from a session: a
+// holder whose placement lags may not take what it is sent. Holders not
+// there yet are asked for a session.
 func (n *Node) dropHandedOver() {
 	pl := n.place()
 	if pl == nil || n.cfg.Replication == 0 {
@@ -381,12 +377,11 @@ func (n *Node) dropHandedOver() {
 		var drop []uint32
 		for p, t := range n.trees {
 			if pl.held[p] || t.Len() == 0 {
-				delete(n.handedTo, uint32(p))
 				continue
 			}
 			root, have := t.Root(), 0
 			for _, h := range pl.holders[p] {
-				if n.handedTo[uint32(p)][h].After(n.lostSince(uint32(p))) || n.members.agreeing(uint32(p), root, []peer.ID{h}) == 1 {
+				if n.members.agreeing(uint32(p), root, []peer.ID{h}) == 1 {
 					have++
 				} else if h != n.host.ID() {
 					ask[h] = true
@@ -408,9 +403,6 @@ func (n *Node) dropHandedOver() {
 			return nil
 		})
 		if err == nil {
-			for _, p := range drop {
-				delete(n.handedTo, p)
-			}
 			dropped = drop
 		}
 		return err

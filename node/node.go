@@ -42,8 +42,6 @@ type Node struct {
 	// Placement: recomputed by replace (under placeMu) when members change.
 	placeMu     gosync.Mutex
 	placement   atomic.Pointer[placement]
-	lostMu      gosync.Mutex
-	lostAt      map[uint32]time.Time      // when this node last stopped holding each partition
 	bandwidth   *metrics.BandwidthCounter // nil when Config.Host was given
 	incarnation uint64
 	started     time.Time // by cfg.Now
@@ -61,12 +59,6 @@ type Node struct {
 	clock *crdt.Clock
 	self  crdt.NodeID
 	trees []*merkle.Tree
-	// handedTo records, per partition this node stores without holding
-	// it, the holders that completed an anti-entropy session with it and
-	// when that session began: one begun after the partition was lost
-	// means the holder has all the data this node had then. Event loop
-	// only.
-	handedTo map[uint32]map[peer.ID]time.Time
 
 	handoffKick chan struct{}
 	syncNow     chan peer.ID
@@ -386,8 +378,6 @@ func (n *Node) rebuildTrees(ctx context.Context) error {
 		return err
 	}
 	n.trees = make([]*merkle.Tree, n.cfg.Partitions)
-	n.handedTo = make(map[uint32]map[peer.ID]time.Time)
-	n.lostAt = make(map[uint32]time.Time)
 	for p := range parts {
 		n.trees[p] = merkle.Build(func(yield func([]byte, crdt.Digest) bool) {
 			for _, it := range parts[p] {

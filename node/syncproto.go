@@ -223,7 +223,6 @@ func (n *Node) randomPeer() peer.ID {
 // SyncWith runs one anti-entropy session with a peer over all shared
 // partitions and returns once both sides hold the merge of both states.
 func (n *Node) SyncWith(ctx context.Context, id peer.ID) error {
-	started := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.SyncTimeout)
 	defer cancel()
 	s, err := n.host.NewStream(ctx, id, syncProtocol)
@@ -252,11 +251,10 @@ func (n *Node) SyncWith(ctx context.Context, id peer.ID) error {
 		s.Reset()
 		return err
 	}
-	return n.runSession(ctx, s, f, id, sess, out, started)
+	return n.runSession(ctx, s, f, id, sess, out)
 }
 
 func (n *Node) handleSync(s network.Stream) {
-	started := time.Now()
 	defer s.Close()
 	id := s.Conn().RemotePeer()
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SyncTimeout)
@@ -280,7 +278,7 @@ func (n *Node) handleSync(s network.Stream) {
 		return err
 	})
 	if err == nil {
-		err = n.runSession(ctx, s, f, id, sess, antientropy.Output{}, started)
+		err = n.runSession(ctx, s, f, id, sess, antientropy.Output{})
 	}
 	if err != nil {
 		s.Reset()
@@ -332,7 +330,7 @@ func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) error {
 // that neither side can block the other with full stream buffers, and steps
 // every received message on the event loop, where its records are merged
 // and made durable.
-func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id peer.ID, sess *antientropy.Session, first antientropy.Output, started time.Time) error {
+func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id peer.ID, sess *antientropy.Session, first antientropy.Output) error {
 	sendq := make(chan []antientropy.Message, 64)
 	werr := make(chan error, 1)
 	go func() {
@@ -393,38 +391,10 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 	n.stats.syncSessions.Add(1)
 	n.stats.syncBytesSent.Add(f.sent)
 	n.stats.syncBytesReceived.Add(f.received)
-	var roots []merkle.Hash
-	if n.do(ctx, func(*txn) error { roots = n.roots(); n.noteHandedTo(id, started, sess.Shared()); return nil }) == nil {
-		n.members.setRoots(id, roots, sess.Shared())
-	}
 	return nil
 }
 
-// noteHandedTo records that holder id completed a session with this node,
-// begun at started, which reconciled the shared partitions. Event loop
-// only.
-func (n *Node) noteHandedTo(id peer.ID, started time.Time, shared []uint32) {
-	pl := n.place()
-	if pl == nil || n.cfg.Replication == 0 {
-		return
-	}
-	for _, p := range shared {
-		if pl.held[p] || n.trees[p].Len() == 0 || !slices.Contains(pl.holders[p], id) {
-			continue
-		}
-		if n.handedTo[p] == nil {
-			n.handedTo[p] = make(map[peer.ID]time.Time)
-		}
-		n.handedTo[p][id] = started
-	}
-}
-
-// lostSince is when this node last stopped holding partition p.
-func (n *Node) lostSince(p uint32) time.Time {
-	n.lostMu.Lock()
-	defer n.lostMu.Unlock()
-	return n.lostAt[p]
-} // mergeRecords validates and merges the remote states a session produced.
+// mergeRecords validates and merges the remote states a session produced.
 // One bad record aborts the session; nothing of it is merged.
 func (n *Node) mergeRecords(tx *txn, recs []antientropy.Record) error {
 	states := make([]crdt.State, len(recs))
