@@ -65,7 +65,25 @@ func (d docker) removeByLabel(ctx context.Context, label string) error {
 		errs = append(errs, err.Error())
 	}
 	if nets != "" {
-		if _, err := d.run(ctx, append([]string{"network", "rm"}, strings.Fields(nets)...)...); err != nil {
+		// A busy engine can release a removed container's endpoints a
+		// moment after `rm` returns; the network refuses to go until then.
+		var err error
+		for wait := 100 * time.Millisecond; ; wait *= 2 {
+			if _, err = d.run(ctx, append([]string{"network", "rm"}, strings.Fields(nets)...)...); err == nil ||
+				!strings.Contains(err.Error(), "active endpoints") || wait > 5*time.Second {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			// Some may be gone by now; retry with what is left.
+			if nets, _ = d.run(ctx, "network", "ls", "-q", "--filter", "label="+label); nets == "" {
+				err = nil
+				break
+			}
+		}
+		if err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
