@@ -130,6 +130,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		// Shutting hundreds of in-process nodes down can take long (or
+		// hang on a stream mocknet left blocked); an interrupted run
+		// must still end.
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
+		select {
+		case <-finished:
+		case <-time.After(shutdownGrace):
+			fmt.Fprintf(stderr, "meshsim: interrupted, and the nodes did not shut down within %v; exiting\n", shutdownGrace)
+			printJSON(stdout, summary{Scenario: cfg.Scenario, Nodes: cfg.Nodes, Seed: cfg.Seed, Error: "interrupted"})
+			os.Exit(exitFailed)
+		}
+	}()
 	res, err := simulations.Run(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, simulations.ErrUnknownScenario) || errors.Is(err, simulations.ErrInvalidConfig) {
@@ -169,6 +188,10 @@ func printJSON(w io.Writer, v any) {
 	}
 	fmt.Fprintln(w, string(b))
 }
+
+// shutdownGrace is how long an interrupted in-process run may take to shut
+// its nodes down before meshsim exits anyway.
+const shutdownGrace = 20 * time.Second
 
 // runDocker runs a scenario on meshd containers (package cluster) and
 // prints the same summary line as the in-process backend, with its fault
