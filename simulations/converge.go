@@ -34,6 +34,22 @@ func rootsOf(ctx context.Context, n *node.Node) (string, error) {
 	return b.String(), nil
 }
 
+// Agreement counts, over each node's roots as one comparable string ("" for
+// a node that did not answer), how many nodes hold the most common roots
+// and how many did not answer. Both backends judge convergence by it.
+func Agreement(roots []string) (agree, down int) {
+	counts := map[string]int{}
+	for _, rs := range roots {
+		if rs == "" {
+			down++
+			continue
+		}
+		counts[rs]++
+		agree = max(agree, counts[rs])
+	}
+	return agree, down
+}
+
 // awaitConvergence polls until every node is up and all report the same
 // roots, and returns when that was first seen (offset from the start).
 // Equal roots are what the design defines as convergence; finalStates then
@@ -76,16 +92,8 @@ func (r *run) awaitConvergence(ctx context.Context, quiet time.Duration) (time.D
 		// The scan's end, not its start, is when every answer was in: the
 		// reported time is an upper bound by at most one scan.
 		at := r.since()
-		agree, total, down := 0, len(r.c.nodes), 0
-		counts := map[string]int{}
-		for _, rs := range roots {
-			if rs == "" {
-				down++
-				continue
-			}
-			counts[rs]++
-			agree = max(agree, counts[rs])
-		}
+		total := len(r.c.nodes)
+		agree, down := Agreement(roots)
 		if down == 0 && agree == total {
 			return at, nil
 		}

@@ -44,16 +44,7 @@ func (r *run) awaitConvergence(ctx context.Context, quiet time.Duration) (time.D
 		}
 		wg.Wait()
 		at := r.since()
-		agree, down := 0, 0
-		counts := map[string]int{}
-		for _, rs := range roots {
-			if rs == "" {
-				down++
-				continue
-			}
-			counts[rs]++
-			agree = max(agree, counts[rs])
-		}
+		agree, down := simulations.Agreement(roots)
 		if down == 0 && agree == len(roots) {
 			return at, nil
 		}

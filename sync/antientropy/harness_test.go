@@ -19,8 +19,6 @@ type result struct {
 	bytes         [2]int // bytes sent by side 0 (initiator) and side 1
 	statsI        ae.Stats
 	statsR        ae.Stats
-	sharedI       []uint32
-	sharedR       []uint32
 }
 
 // exchange runs a session between two replicas: the initiator ri and the
@@ -99,7 +97,6 @@ func exchange(t tb, cfg ae.Config, ri, rr *ae.MemReplica, parts []uint32, rng *r
 		t.Fatalf("queues empty but sessions not done (initiator %v, responder %v)", si.Done(), sr.Done())
 	}
 	res.statsI, res.statsR = si.Stats(), sr.Stats()
-	res.sharedI, res.sharedR = si.Shared(), sr.Shared()
 	return res
 }
 

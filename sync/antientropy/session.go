@@ -78,8 +78,6 @@ type Session struct {
 	started   bool
 	done      bool
 
-	shared []uint32 // partitions both sides hold, as the root exchange found
-
 	awaiting []sent // our items of our last turn, in order, awaiting replies
 	expect   []Node // nodes the peer has announced items for, in order
 
@@ -134,12 +132,6 @@ func newSession(cfg Config, r Replica) (*Session, error) {
 	}
 	return &Session{cfg: cfg, r: r}, nil
 }
-
-// Shared lists the partitions both sides hold, known once the roots have
-// been exchanged. When the session is Done, both replicas hold the merge of
-// both for each of them; partitions only one side holds were not
-// reconciled.
-func (s *Session) Shared() []uint32 { return s.shared }
 
 // Done reports whether the session is over.
 func (s *Session) Done() bool { return s.done }
@@ -245,10 +237,8 @@ func (s *Session) onRoot(root Root) {
 	case t == nil:
 		s.replies = append(s.replies, Reply{Kind: ReplyRoot, Status: RootNotHeld})
 	case t.Root() == root.Hash:
-		s.shared = append(s.shared, root.Partition)
 		s.replies = append(s.replies, Reply{Kind: ReplyRoot, Status: RootMatch})
 	default:
-		s.shared = append(s.shared, root.Partition)
 		s.replies = append(s.replies, Reply{Kind: ReplyRoot, Status: RootDiffer})
 		s.gens = append(s.gens, gen{node: Node{Partition: root.Partition}, peerEmpty: root.Count == 0})
 	}
@@ -365,9 +355,6 @@ func (s *Session) onReply(it sent, rep Reply) error {
 	case sentRoot:
 		if rep.Kind != ReplyRoot {
 			return protocolErr("reply kind %d to a root", rep.Kind)
-		}
-		if rep.Status != RootNotHeld {
-			s.shared = append(s.shared, it.node.Partition)
 		}
 		if rep.Status == RootDiffer {
 			s.expect = append(s.expect, it.node)

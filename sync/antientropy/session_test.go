@@ -257,28 +257,3 @@ func TestRapidConverge(t *testing.T) {
 		checkConverged(t, a, b, want)
 	})
 }
-
-// Shared names exactly the partitions both sides hold, on both sides: a
-// caller relies on it to know which partitions the session reconciled.
-func TestSharedIsWhatBothHold(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	ri, rr := ae.NewMemReplica(ae.MaxMerge), ae.NewMemReplica(ae.MaxMerge)
-	for p := range uint32(3) {
-		ri.Hold(p)
-		rr.Hold(p + 1)
-		ri.Set(p, []byte("k"), []byte{byte(p)})
-	}
-	res := exchange(t, ae.DefaultConfig(), ri, rr, []uint32{0, 1, 2}, rng, 0)
-	want := []uint32{1, 2}
-	for side, got := range [][]uint32{res.sharedI, res.sharedR} {
-		got = slices.Sorted(slices.Values(got))
-		if !slices.Equal(got, want) {
-			t.Errorf("side %d: Shared() = %v, want %v", side, got, want)
-		}
-	}
-	if _, ok := rr.State(0, []byte("k")); ok {
-		t.Error("a partition the responder does not hold was reconciled")
-	}
-}
