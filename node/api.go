@@ -26,127 +26,6 @@ func (n *Node) checkValue(v []byte) error {
 	return nil
 }
 
-// mutate runs a local write of one key on the event loop: it loads the
-// key's state (or a new one of kind), applies op, and stages the result. The
-// call returns once the write is durable.
-//
-// Under placement, an operation on a counter, set or multi-value register
-// must start from everything this node contributed to the key before (its
-// counter entry, its dots), or the new contribution could fall below an old
-// one and be lost in the merge. That knowledge may sit with other holders (a
-// hint handed off, a partition handed over and regained, a restart), so the
-// operation first merges the states of every other holder that answers,
-// and the node's own hint. Registers need none of this: the HLC orders them.
-func (n *Node) mutate(ctx context.Context, key []byte, kind crdt.Kind, op func(s crdt.State, stamp crdt.Timestamp) crdt.State) error {
-	if err := n.checkKey(key); err != nil {
-		return err
-	}
-	gather := n.cfg.Replication > 0 && kind != crdt.KindLWW
-	if gather && n.placementUnsettled() {
-		return fmt.Errorf("%w: membership is still being learned after start", ErrUnavailable)
-	}
-	if !n.holds(partitionOf(key, n.cfg.Partitions)) {
-		return n.mutateHint(ctx, key, kind, op)
-	}
-	var others crdt.State
-	if gather {
-		others, _ = n.fetchAll(ctx, key)
-	}
-	return n.do(ctx, func(tx *txn) error {
-		if others != nil {
-			if _, err := tx.mergeRemote(key, others); err != nil {
-				return err
-			}
-		}
-		cur, err := tx.get(key)
-		if err != nil {
-			return err
-		}
-		if gather {
-			hint, err := tx.getHint(key)
-			if err != nil {
-				return err
-			}
-			cur = mergeKinds(cur, hint)
-		}
-		next, delta, stamp, err := n.applyOp(key, cur, kind, op)
-		if err != nil {
-			return err
-		}
-		tx.stage(key, next, delta, stamp)
-		return nil
-	})
-}
-
-// placementUnsettled reports whether this node started too recently to
-// know the mesh's members: placement computed now could name it the only
-// holder of everything, and an operation based on its own store alone
-// could lose what it contributed before a restart.
-func (n *Node) placementUnsettled() bool {
-	return n.cfg.Replication > 0 && n.cfg.Now().Sub(n.started) < n.cfg.SuspectAfter
-}
-
-// applyOp applies a local operation to a copy of cur (nil: a new state of
-// kind). Event loop only: it ticks the clock.
-func (n *Node) applyOp(key []byte, cur crdt.State, kind crdt.Kind, op func(s crdt.State, stamp crdt.Timestamp) crdt.State) (next, delta crdt.State, stamp crdt.Timestamp, err error) {
-	if cur == nil {
-		if cur, err = crdt.New(kind); err != nil {
-			return nil, nil, stamp, err
-		}
-	} else if cur.Kind() != kind {
-		return nil, nil, stamp, fmt.Errorf("%w: %q is a %s", ErrWrongKind, key, kindName(cur.Kind()))
-	} else {
-		cur = cur.Clone()
-	}
-	stamp = n.clock.Now(n.cfg.Now().UnixNano())
-	delta = op(cur, stamp)
-	if size := len(crdt.Encode(cur)); size > n.cfg.MaxValueBytes+1024 {
-		return nil, nil, stamp, fmt.Errorf("%w: state of %q would grow to %d bytes", ErrValueTooLarge, key, size)
-	}
-	n.stats.puts.Add(1)
-	return cur, delta, stamp, nil
-}
-
-// mutateHint writes a key whose partition this node does not hold: it
-// starts from a holder's state merged with any local hint, so dots and
-// counter entries continue where they were, and stores the result as a
-// durable hint for hinted handoff. A register write needs no holder; other
-// kinds need a holder or an earlier hint, or their own history could be
-// overwritten.
-func (n *Node) mutateHint(ctx context.Context, key []byte, kind crdt.Kind, op func(s crdt.State, stamp crdt.Timestamp) crdt.State) error {
-	var remote crdt.State
-	var fetchErr error
-	if kind == crdt.KindLWW {
-		remote, fetchErr = n.fetch(ctx, key)
-	} else {
-		remote, fetchErr = n.fetchAll(ctx, key)
-	}
-	err := n.do(ctx, func(tx *txn) error {
-		hint, err := tx.getHint(key)
-		if err != nil {
-			return err
-		}
-		// Data of a partition being handed over is still here.
-		local, err := tx.get(key)
-		if err != nil {
-			return err
-		}
-		if hint == nil && local == nil && fetchErr != nil && kind != crdt.KindLWW {
-			return fetchErr
-		}
-		next, _, _, err := n.applyOp(key, mergeKinds(mergeKinds(hint, remote), local), kind, op)
-		if err != nil {
-			return err
-		}
-		tx.stageHint(key, next)
-		return nil
-	})
-	if err == nil {
-		n.kickHandoff()
-	}
-	return err
-}
-
 // read loads the committed state of key and checks its kind. For a key
 // whose partition this node does not hold, a holder answers, merged with
 // this node's own hint.
@@ -202,9 +81,9 @@ func (n *Node) Put(ctx context.Context, key, value []byte) error {
 		return err
 	}
 	value = bytes.Clone(value)
-	return n.mutate(ctx, key, crdt.KindLWW, func(s crdt.State, ts crdt.Timestamp) crdt.State {
+	return n.mutate(ctx, localOp{key: key, kind: crdt.KindLWW, apply: func(s crdt.State, ts crdt.Timestamp) crdt.State {
 		return s.(*crdt.LWW).Set(value, ts)
-	})
+	}})
 }
 
 // Get returns the value of a register, or ErrNotFound.
@@ -223,21 +102,21 @@ func (n *Node) Get(ctx context.Context, key []byte) ([]byte, error) {
 // Delete removes a register's value, leaving a tombstone that is collected
 // after Config.TombstoneGrace.
 func (n *Node) Delete(ctx context.Context, key []byte) error {
-	return n.mutate(ctx, key, crdt.KindLWW, func(s crdt.State, ts crdt.Timestamp) crdt.State {
+	return n.mutate(ctx, localOp{key: key, kind: crdt.KindLWW, apply: func(s crdt.State, ts crdt.Timestamp) crdt.State {
 		return s.(*crdt.LWW).Delete(ts)
-	})
+	}})
 }
 
 // Incr adds delta (which may be negative) to a counter and returns the
 // counter's new local value.
 func (n *Node) Incr(ctx context.Context, key []byte, delta int64) (int64, error) {
 	var total int64
-	err := n.mutate(ctx, key, crdt.KindCounter, func(s crdt.State, _ crdt.Timestamp) crdt.State {
+	err := n.mutate(ctx, localOp{key: key, kind: crdt.KindCounter, apply: func(s crdt.State, _ crdt.Timestamp) crdt.State {
 		c := s.(*crdt.Counter)
 		d := c.Add(n.self, delta)
 		total = c.Value()
 		return d
-	})
+	}})
 	return total, err
 }
 
@@ -256,17 +135,17 @@ func (n *Node) SAdd(ctx context.Context, key, member []byte) error {
 		return err
 	}
 	member = bytes.Clone(member)
-	return n.mutate(ctx, key, crdt.KindSet, func(s crdt.State, _ crdt.Timestamp) crdt.State {
+	return n.mutate(ctx, localOp{key: key, kind: crdt.KindSet, apply: func(s crdt.State, _ crdt.Timestamp) crdt.State {
 		return s.(*crdt.ORSet).Add(n.self, member)
-	})
+	}})
 }
 
 // SRem removes member from the set at key, as observed here.
 func (n *Node) SRem(ctx context.Context, key, member []byte) error {
 	member = bytes.Clone(member)
-	return n.mutate(ctx, key, crdt.KindSet, func(s crdt.State, _ crdt.Timestamp) crdt.State {
+	return n.mutate(ctx, localOp{key: key, kind: crdt.KindSet, observes: true, apply: func(s crdt.State, _ crdt.Timestamp) crdt.State {
 		return s.(*crdt.ORSet).Remove(member)
-	})
+	}})
 }
 
 // SMembers returns the members of the set at key, sorted.
@@ -285,9 +164,9 @@ func (n *Node) WriteMV(ctx context.Context, key, value []byte) error {
 		return err
 	}
 	value = bytes.Clone(value)
-	return n.mutate(ctx, key, crdt.KindMVRegister, func(s crdt.State, _ crdt.Timestamp) crdt.State {
+	return n.mutate(ctx, localOp{key: key, kind: crdt.KindMVRegister, apply: func(s crdt.State, _ crdt.Timestamp) crdt.State {
 		return s.(*crdt.MVRegister).Write(n.self, value)
-	})
+	}})
 }
 
 // GetMV returns the sibling values of a multi-value register, sorted.

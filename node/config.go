@@ -44,9 +44,13 @@ type Config struct {
 	// it). 0 means every node holds every partition, the right choice for
 	// small meshes. R is part of the mesh's identity: nodes with another R
 	// are refused like another mesh. Under placement, counter, set and
-	// multi-value operations first read the other holders' states, and for
-	// SuspectAfter after start (while members are still being learned)
-	// they return ErrUnavailable; registers are never held back. Default 0.
+	// multi-value operations first read the other holders' states (see
+	// HolderTimeout), and every node keeps a durable record of its own
+	// contributions to each such key, so an operation never builds on a
+	// view that lacks them. A set remove is refused with ErrUnavailable
+	// when no other holder answers and this node's view may lack the key's
+	// history (a partition gained but not yet pulled, or the first
+	// SuspectAfter after start); registers are never held back. Default 0.
 	Replication int
 	// Pinned partitions are held by this node whatever the placement.
 	// Default none.
@@ -102,6 +106,12 @@ type Config struct {
 	SyncJitter float64
 	// SyncTimeout bounds one anti-entropy session. Default 1 minute.
 	SyncTimeout time.Duration
+	// HolderTimeout bounds how long an operation under placement waits for
+	// the other holders of its key's partition (asked all at once) before
+	// it goes on with what answered: a register write or an increment
+	// then proceeds on this node's own record, a remove fails with
+	// ErrUnavailable if its view may lack the key's history. Default 1 s.
+	HolderTimeout time.Duration
 	// CompressAbove is the frame size in bytes above which sync frames are
 	// zstd-compressed. Default 1024.
 	CompressAbove int
@@ -159,6 +169,7 @@ func DefaultConfig() Config {
 		SyncInterval:      10 * time.Second,
 		SyncJitter:        0.5,
 		SyncTimeout:       time.Minute,
+		HolderTimeout:     time.Second,
 		CompressAbove:     1024,
 		Now:               time.Now,
 
@@ -194,6 +205,8 @@ func (c *Config) validate() error {
 		return bad("SyncJitter must be in [0, 1], got %v", c.SyncJitter)
 	case c.SyncTimeout <= 0:
 		return bad("SyncTimeout must be positive")
+	case c.HolderTimeout <= 0:
+		return bad("HolderTimeout must be positive")
 	case c.Replication < 0:
 		return bad("Replication must not be negative, got %d", c.Replication)
 	case c.HeartbeatInterval <= 0:

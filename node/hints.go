@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -162,6 +161,9 @@ func (n *Node) serveKV(req []byte) (byte, []byte) {
 		if err != nil {
 			return kvInvalid, nil
 		}
+		if b == nil && n.viewIncomplete(partitionOf(key, n.cfg.Partitions)) {
+			return kvNotHolder, nil // gained, not pulled yet: "absent" would mislead
+		}
 		if b == nil {
 			return kvAbsent, nil
 		}
@@ -213,65 +215,6 @@ func (n *Node) checkRecord(key, state []byte) (crdt.State, error) {
 		return nil, fmt.Errorf("%w: state of %q", crdt.ErrClockDrift, key)
 	}
 	return s, nil
-}
-
-// otherHolders returns the current holders of p other than this node, in
-// random order.
-func (n *Node) otherHolders(p uint32) []peer.ID {
-	pl := n.place()
-	if pl == nil {
-		return nil
-	}
-	hs := slices.DeleteFunc(slices.Clone(pl.holders[p]), func(id peer.ID) bool { return id == n.host.ID() })
-	rand.Shuffle(len(hs), func(i, j int) { hs[i], hs[j] = hs[j], hs[i] })
-	return hs
-}
-
-// fetch reads key's state from a holder: nil, nil when the holder has none,
-// ErrUnavailable when no holder answered.
-func (n *Node) fetch(ctx context.Context, key []byte) (crdt.State, error) {
-	p := partitionOf(key, n.cfg.Partitions)
-	for _, id := range n.otherHolders(p) {
-		status, body, err := n.kvCall(ctx, id, kvGet, []kvRecord{{key: key}})
-		if err != nil || status == kvNotHolder || status == kvInvalid {
-			continue
-		}
-		if status == kvAbsent {
-			return nil, nil
-		}
-		s, err := n.checkRecord(key, body)
-		if err != nil {
-			continue
-		}
-		return s, nil
-	}
-	return nil, fmt.Errorf("%w for partition %d", ErrUnavailable, p)
-}
-
-// fetchAll reads key's state from every other holder and merges what they
-// answer: a holder that has not caught up yet cannot hide what another has.
-// It returns ErrUnavailable when none answered.
-func (n *Node) fetchAll(ctx context.Context, key []byte) (crdt.State, error) {
-	p := partitionOf(key, n.cfg.Partitions)
-	var merged crdt.State
-	answered := 0
-	for _, id := range n.otherHolders(p) {
-		status, body, err := n.kvCall(ctx, id, kvGet, []kvRecord{{key: key}})
-		if err != nil || status == kvNotHolder || status == kvInvalid {
-			continue
-		}
-		answered++
-		if status == kvAbsent {
-			continue
-		}
-		if s, err := n.checkRecord(key, body); err == nil {
-			merged = mergeKinds(merged, s)
-		}
-	}
-	if answered == 0 {
-		return nil, fmt.Errorf("%w for partition %d", ErrUnavailable, p)
-	}
-	return merged, nil
 }
 
 // mergeKinds merges b into a (either may be nil) by the same rule as

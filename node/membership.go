@@ -273,6 +273,9 @@ func (n *Node) replace() {
 			lost = append(lost, uint32(p))
 		}
 	}
+	if prev != nil {
+		n.gained.set(gained, lost, n.cfg.Now())
+	}
 	for _, p := range gained {
 		n.subscribe(p)
 	}

@@ -45,6 +45,7 @@ type Node struct {
 	bandwidth   *metrics.BandwidthCounter // nil when Config.Host was given
 	incarnation uint64
 	started     time.Time // by cfg.Now
+	gained      gainedPartitions
 
 	reqs    chan *request
 	syncq   chan syncWait
@@ -334,6 +335,9 @@ func (n *Node) syncer() {
 // afterCommit makes a durable batch visible: trees, gossip, watchers.
 func (n *Node) afterCommit(tx *txn) {
 	for _, c := range tx.order {
+		if c.own {
+			continue
+		}
 		if c.hint {
 			if !c.quiet {
 				n.watch.notify(c)

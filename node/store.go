@@ -24,10 +24,20 @@ import (
 //	/k/<hex key>  -> canonical crdt encoding of the key's state
 //	/h/<hex key>  -> hint: this node's writes to a key whose partition it
 //	                 does not hold, until a holder has them
+//	/o/<hex key>  -> own record: this node's part of the key's state (its
+//	                 counter entry, its dots), kept whatever placement says
+//	                 and however often the key's hint or partition leaves
+//	                 this node, so no later operation here can reuse a dot
+//	                 or fall below a total it already gave away
 const (
 	statePrefix = "/k"
 	hintPrefix  = "/h"
+	ownPrefix   = "/o"
 )
+
+func ownKey(key []byte) ds.Key {
+	return ds.RawKey(ownPrefix + "/" + hex.EncodeToString(key))
+}
 
 func hintKey(key []byte) ds.Key {
 	return ds.RawKey(hintPrefix + "/" + hex.EncodeToString(key))

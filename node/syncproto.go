@@ -236,7 +236,8 @@ func (n *Node) SyncWith(ctx context.Context, id peer.ID) error {
 		return err
 	}
 	defer f.close()
-	if err := n.exchangeHello(ctx, f, id); err != nil {
+	theirs, err := n.exchangeHello(ctx, f, id)
+	if err != nil {
 		endStream(s, err)
 		return err
 	}
@@ -251,7 +252,11 @@ func (n *Node) SyncWith(ctx context.Context, id peer.ID) error {
 		s.Reset()
 		return err
 	}
-	return n.runSession(ctx, s, f, id, sess, out)
+	if err := n.runSession(ctx, s, f, id, sess, out); err != nil {
+		return err
+	}
+	n.gained.pulledFrom(theirs.roots)
+	return nil
 }
 
 func (n *Node) handleSync(s network.Stream) {
@@ -266,7 +271,8 @@ func (n *Node) handleSync(s network.Stream) {
 		return
 	}
 	defer f.close()
-	if err := n.exchangeHello(ctx, f, id); err != nil {
+	theirs, err := n.exchangeHello(ctx, f, id)
+	if err != nil {
 		endStream(s, err)
 		n.noteSyncError(id, err)
 		return
@@ -280,6 +286,9 @@ func (n *Node) handleSync(s network.Stream) {
 	if err == nil {
 		err = n.runSession(ctx, s, f, id, sess, antientropy.Output{})
 	}
+	if err == nil {
+		n.gained.pulledFrom(theirs.roots)
+	}
 	if err != nil {
 		s.Reset()
 		n.noteSyncError(id, err)
@@ -289,28 +298,29 @@ func (n *Node) handleSync(s network.Stream) {
 	}
 }
 
-// exchangeHello sends our hello and checks the peer's. A peer of another
-// mesh is refused: logged once, disconnected, and not dialled again.
-func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) error {
+// exchangeHello sends our hello, checks the peer's and returns it. A peer
+// of another mesh is refused: logged once, disconnected, and not dialled
+// again.
+func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) (hello, error) {
 	var ours hello
 	err := n.do(ctx, func(*txn) error {
 		ours = hello{mesh: n.meshID, partitions: n.cfg.Partitions, replication: n.cfg.Replication, name: n.cfg.Mesh, roots: n.roots()}
 		return nil
 	})
 	if err != nil {
-		return err
+		return hello{}, err
 	}
 	if err := f.write(appendHello(nil, ours)); err != nil {
-		return err
+		return hello{}, err
 	}
 	b, err := f.read()
 	if err != nil {
-		return err
+		return hello{}, err
 	}
 	theirs, err := decodeHello(b)
 	if err != nil {
 		n.stats.deltasInvalid.Add(1)
-		return err
+		return hello{}, err
 	}
 	if theirs.mesh != n.meshID {
 		n.members.refuse(id)
@@ -320,10 +330,10 @@ func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) error {
 		// Close the connection a little later, so the peer can still read
 		// our hello and log the refusal on its side too.
 		time.AfterFunc(time.Second, func() { n.host.Network().ClosePeer(id) })
-		return fmt.Errorf("%w: %q with %d partitions and replication %d", ErrMeshMismatch, theirs.name, theirs.partitions, theirs.replication)
+		return hello{}, fmt.Errorf("%w: %q with %d partitions and replication %d", ErrMeshMismatch, theirs.name, theirs.partitions, theirs.replication)
 	}
 	n.members.join(id, theirs.roots, n.cfg.Now())
-	return nil
+	return theirs, nil
 }
 
 // runSession drives a session to its end: it writes on its own goroutine so

@@ -31,6 +31,7 @@ type change struct {
 	remote  bool
 	drop    bool // delete the key (collected, or its partition handed over)
 	hint    bool // a write for a partition this node does not hold: kept under hintPrefix
+	own     bool // this node's own part of the key's state: kept under ownPrefix
 	quiet   bool // not a change of the mesh's data: watchers are not told
 }
 
@@ -114,6 +115,59 @@ func (tx *txn) getHint(key []byte) (crdt.State, error) {
 	return s, nil
 }
 
+// getOwn returns this node's durable record of its own contributions to
+// key (see ownPrefix), or nil.
+func (tx *txn) getOwn(key []byte) (crdt.State, error) {
+	if c, ok := tx.staged["o\x00"+string(key)]; ok {
+		return c.state, nil
+	}
+	b, err := loadRaw(tx.ctx, tx.n.store, ownKey(key))
+	if err != nil || b == nil {
+		return nil, err
+	}
+	s, err := crdt.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stored own record of %q: %v", ErrStore, key, err)
+	}
+	return s, nil
+}
+
+// localBase returns the state a local operation on key starts from: cur
+// merged with this node's own record, so the operation continues this
+// node's counter entry and dots wherever cur came from (its store, a
+// holder's answer, a hint) and however stale it is. Only under placement:
+// with full replication a node's own store always has its own history.
+func (tx *txn) localBase(key []byte, cur crdt.State) (crdt.State, error) {
+	if tx.n.cfg.Replication == 0 {
+		return cur, nil
+	}
+	own, err := tx.getOwn(key)
+	if err != nil {
+		return nil, err
+	}
+	return mergeKinds(cur, own), nil
+}
+
+// recordOwn stages this node's own part of next, the state its local
+// operation produced, in the same batch as the operation itself.
+func (tx *txn) recordOwn(key []byte, next crdt.State) {
+	if tx.n.cfg.Replication == 0 {
+		return
+	}
+	own := crdt.Own(next, tx.n.self)
+	if own == nil {
+		return
+	}
+	k := "o\x00" + string(key)
+	if c, ok := tx.staged[k]; ok {
+		c.state = own
+		return
+	}
+	c := &change{key: bytes.Clone(key), part: partitionOf(key, tx.n.cfg.Partitions), state: own, own: true, quiet: true}
+	tx.staged[k] = c
+	tx.order = append(tx.order, c)
+}
+
 // dropHandedOver stages the deletion of key's state: its partition moved to
 // other holders that have it all.
 func (tx *txn) dropHandedOver(key []byte) {
@@ -178,8 +232,11 @@ func (tx *txn) commit() error {
 	}
 	for _, c := range tx.order {
 		dk := stateKey(c.key)
-		if c.hint {
+		switch {
+		case c.hint:
 			dk = hintKey(c.key)
+		case c.own:
+			dk = ownKey(c.key)
 		}
 		if c.drop {
 			err = b.Delete(tx.ctx, dk)

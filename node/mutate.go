@@ -1,0 +1,170 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gossipmesh/gossipmesh/crdt"
+)
+
+// opFunc applies one local operation to s and returns its delta.
+type opFunc func(s crdt.State, stamp crdt.Timestamp) crdt.State
+
+// localOp is a local write of one key.
+type localOp struct {
+	key  []byte
+	kind crdt.Kind
+	// observes: the operation acts on what it sees of other nodes'
+	// contributions (a set remove drops the dots it observes), so a view
+	// that may lack the key's history must not be acted on. Increments and
+	// adds only extend this node's own contribution, which its own record
+	// always has.
+	observes bool
+	apply    opFunc
+}
+
+// Safety under placement. A counter increment, set add or multi-value
+// write continues this node's own contribution to the key (its counter
+// entry, its dot sequence); built on a view that lacks part of it, the new
+// contribution falls below the old one and is lost in the merge. Whatever
+// view an operation starts from (this node's store, a holder's answer, a
+// hint, nothing), it is merged with the node's own record inside the same
+// event-loop step that makes the new contribution and records it again
+// (txn.localBase, txn.recordOwn), so no placement change, handoff, restart
+// or concurrent operation can make a node reuse a dot or lower a total.
+//
+// Other holders' states are still merged first, so that returned totals and
+// removes see what the mesh has; a holder that does not answer within
+// Config.HolderTimeout is skipped. Only an observing operation (a remove)
+// is refused when no holder answered and this node's own view may lack the
+// key's history: a partition it gained and has not pulled yet, or the first
+// SuspectAfter after start.
+
+// mutate runs a local write of one key on the event loop and returns once
+// it is durable.
+func (n *Node) mutate(ctx context.Context, op localOp) error {
+	if err := n.checkKey(op.key); err != nil {
+		return err
+	}
+	p := partitionOf(op.key, n.cfg.Partitions)
+	if !n.holds(p) {
+		return n.mutateHint(ctx, op)
+	}
+	var others crdt.State
+	if n.cfg.Replication > 0 && op.kind != crdt.KindLWW {
+		var err error
+		others, err = n.fetchAll(ctx, op.key)
+		if err != nil && op.observes && (n.viewIncomplete(p) || n.placementUnsettled()) {
+			return fmt.Errorf("%w: partition %d may lack history here: %v", ErrUnavailable, p, err)
+		}
+	}
+	return n.do(ctx, func(tx *txn) error {
+		if others != nil {
+			if _, err := tx.mergeRemote(op.key, others); err != nil {
+				return err
+			}
+		}
+		cur, err := tx.get(op.key)
+		if err != nil {
+			return err
+		}
+		if n.cfg.Replication > 0 && op.kind != crdt.KindLWW {
+			hint, err := tx.getHint(op.key)
+			if err != nil {
+				return err
+			}
+			cur = mergeKinds(cur, hint)
+		}
+		if cur, err = tx.localBase(op.key, cur); err != nil {
+			return err
+		}
+		next, delta, stamp, err := n.applyOp(op.key, cur, op.kind, op.apply)
+		if err != nil {
+			return err
+		}
+		tx.stage(op.key, next, delta, stamp)
+		tx.recordOwn(op.key, next)
+		return nil
+	})
+}
+
+// placementUnsettled reports whether this node started too recently to
+// know the mesh's members: placement computed now could name it the only
+// holder of everything.
+func (n *Node) placementUnsettled() bool {
+	return n.cfg.Replication > 0 && n.cfg.Now().Sub(n.started) < n.cfg.SuspectAfter
+}
+
+// applyOp applies a local operation to a copy of cur (nil: a new state of
+// kind). Event loop only: it ticks the clock.
+func (n *Node) applyOp(key []byte, cur crdt.State, kind crdt.Kind, op opFunc) (next, delta crdt.State, stamp crdt.Timestamp, err error) {
+	if cur == nil {
+		if cur, err = crdt.New(kind); err != nil {
+			return nil, nil, stamp, err
+		}
+	} else if cur.Kind() != kind {
+		return nil, nil, stamp, fmt.Errorf("%w: %q is a %s", ErrWrongKind, key, kindName(cur.Kind()))
+	} else {
+		cur = cur.Clone()
+	}
+	stamp = n.clock.Now(n.cfg.Now().UnixNano())
+	delta = op(cur, stamp)
+	if size := len(crdt.Encode(cur)); size > n.cfg.MaxValueBytes+1024 {
+		return nil, nil, stamp, fmt.Errorf("%w: state of %q would grow to %d bytes", ErrValueTooLarge, key, size)
+	}
+	n.stats.puts.Add(1)
+	return cur, delta, stamp, nil
+}
+
+// mutateHint writes a key whose partition this node does not hold: it
+// starts from the holders' state merged with any local hint and the node's
+// own record, and stores the result as a durable hint for hinted handoff.
+// A register write needs no holder. An increment or add needs none either
+// once this node has an own record of the key (its contribution is known
+// here); without one (a store written before own records were kept) it
+// needs a holder's answer or a hint, as does every remove.
+func (n *Node) mutateHint(ctx context.Context, op localOp) error {
+	var remote crdt.State
+	var fetchErr error
+	if op.kind == crdt.KindLWW {
+		remote, fetchErr = n.fetch(ctx, op.key)
+	} else {
+		remote, fetchErr = n.fetchAll(ctx, op.key)
+	}
+	if fetchErr != nil && op.observes {
+		return fetchErr
+	}
+	err := n.do(ctx, func(tx *txn) error {
+		hint, err := tx.getHint(op.key)
+		if err != nil {
+			return err
+		}
+		// Data of a partition being handed over is still here.
+		local, err := tx.get(op.key)
+		if err != nil {
+			return err
+		}
+		own, err := tx.getOwn(op.key)
+		if err != nil {
+			return err
+		}
+		if hint == nil && local == nil && own == nil && fetchErr != nil && op.kind != crdt.KindLWW {
+			return fetchErr
+		}
+		base, err := tx.localBase(op.key, mergeKinds(mergeKinds(hint, remote), local))
+		if err != nil {
+			return err
+		}
+		next, _, _, err := n.applyOp(op.key, base, op.kind, op.apply)
+		if err != nil {
+			return err
+		}
+		tx.stageHint(op.key, next)
+		tx.recordOwn(op.key, next)
+		return nil
+	})
+	if err == nil {
+		n.kickHandoff()
+	}
+	return err
+}
