@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,7 @@ type Node struct {
 	cfg      Config
 	log      *slog.Logger
 	meshID   [8]byte
-	store    ds.Batching
+	store    *guardedStore
 	ownStore bool
 	host     host.Host
 	ps       *pubsub.PubSub
@@ -92,15 +93,21 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		reqs:        make(chan *request, 4*maxBatch),
 		syncq:       make(chan syncWait, 64),
 		handoffKick: make(chan struct{}, 1),
-		publish:     make(chan outgoing, 4096),
-		closing:     make(chan struct{}),
+		// Made here, not when sync starts: the membership loop and the
+		// network notifee use them from the moment they start.
+		syncNow:   make(chan peer.ID, 64),
+		syncSlots: make(chan struct{}, maxConcurrentSyncs),
+		publish:   make(chan outgoing, 4096),
+		closing:   make(chan struct{}),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.members.init()
 	var err error
-	if n.store, n.ownStore, err = openSealedStore(ctx, &n.cfg); err != nil {
+	store, own, err := openSealedStore(ctx, &n.cfg)
+	if err != nil {
 		return nil, err
 	}
+	n.store, n.ownStore = &guardedStore{Batching: store}, own
 	ok := false
 	defer func() {
 		if !ok {
@@ -119,7 +126,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.startHost(ctx, key); err != nil {
 		return nil, err
 	}
-	n.self = crdt.NodeIDFromBytes([]byte(n.host.ID()))
+	epoch, err := startEpoch(ctx, n.store, n.storedKeys() > 0)
+	if err != nil {
+		return nil, err
+	}
+	n.self = actorID(n.host.ID(), epoch)
+	// Set only once the epoch has begun: shutdown marks a clean stop then.
 	n.clock = crdt.NewClock(n.self, cfg.MaxClockDrift)
 	if err := n.startGossip(); err != nil {
 		return nil, err
@@ -140,7 +152,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	ok = true
-	n.log.Info("node started", "peer", n.host.ID(), "mesh", cfg.Mesh, "partitions", cfg.Partitions, "replication", cfg.Replication, "addrs", n.Addrs())
+	n.log.Info("node started", "peer", n.host.ID(), "epoch", epoch, "mesh", cfg.Mesh, "partitions", cfg.Partitions, "replication", cfg.Replication, "addrs", n.Addrs())
 	return n, nil
 }
 
@@ -163,8 +175,16 @@ func (n *Node) shutdown() error {
 	}
 	n.wg.Wait()
 	n.watch.closeAll()
-	if n.ownStore && n.store != nil {
-		errs = append(errs, n.store.Close())
+	if n.store == nil {
+		return errors.Join(errs...)
+	}
+	if n.clock != nil {
+		// Every writer has stopped and the last batch is synced.
+		errs = append(errs, markClean(context.Background(), n.store))
+	}
+	n.store.shut() // waits for readers still in the store
+	if n.ownStore {
+		errs = append(errs, n.store.Batching.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -250,13 +270,19 @@ func (n *Node) drainClosed() {
 	}
 }
 
-// syncWait is a written batch whose callers wait for the WAL sync.
+// syncWait is a written batch on its way to its callers. Batches reach the
+// syncer in commit order and leave it in that order.
 type syncWait struct {
-	reqs    []*request
-	errs    []error
-	visible chan struct{} // closed once the loop has applied the batch to trees, gossip and watchers
+	tx   *txn
+	reqs []*request
+	errs []error
 }
 
+// runBatch applies a batch's requests, writes the batch, updates the trees
+// and hands it to the syncer, which releases it (gossip, watchers,
+// acknowledgements) once it is durable. The loop goes on with the next
+// batch meanwhile, so the fsync overlaps it and concurrent writers share
+// one fsync (group commit).
 func (n *Node) runBatch(batch []*request) {
 	tx := newTxn(n.ctx, n)
 	errs := make([]error, len(batch))
@@ -271,19 +297,11 @@ func (n *Node) runBatch(batch []*request) {
 				errs[i] = err
 			}
 		}
-	} else {
-		// The fsync starts before the batch is made visible, so the two
-		// overlap; callers are acknowledged only once both are done.
-		if tx.durable {
-			visible := make(chan struct{})
-			n.syncq <- syncWait{reqs: batch, errs: errs, visible: visible}
-			n.afterCommit(tx)
-			close(visible)
-			return
-		}
-		n.afterCommit(tx)
+		ack(batch, errs)
+		return
 	}
-	ack(batch, errs)
+	n.updateTrees(tx)
+	n.syncq <- syncWait{tx: tx, reqs: batch, errs: errs}
 }
 
 func ack(batch []*request, errs []error) {
@@ -294,8 +312,10 @@ func ack(batch []*request, errs []error) {
 	}
 }
 
-// syncer makes written batches durable and acknowledges them. It takes every
-// batch waiting at once, so one fsync covers them all.
+// syncer makes written batches durable and releases them. It takes every
+// batch waiting at once, so one fsync covers them all; batches of merged
+// remote states alone need none (anti-entropy restores them after a
+// crash), and pass straight through when nothing waiting needs one.
 func (n *Node) syncer() {
 	defer n.wg.Done()
 	for w := range n.syncq {
@@ -312,55 +332,76 @@ func (n *Node) syncer() {
 				break more
 			}
 		}
-		err := n.store.Sync(n.ctx, ds.NewKey(statePrefix))
-		if err != nil {
-			err = fmt.Errorf("%w: sync: %v", ErrStore, err)
-			n.log.Error("store sync failed; writes not acknowledged", "err", err)
-			n.stats.storeErrors.Add(1)
-		}
+		err := n.syncIfNeeded(waits)
 		for _, w := range waits {
-			if err != nil {
+			if err != nil && w.tx.durable {
 				for i := range w.errs {
 					if w.errs[i] == nil {
 						w.errs[i] = err
 					}
 				}
+			} else {
+				n.release(w.tx)
 			}
-			<-w.visible
 			ack(w.reqs, w.errs)
 		}
 	}
 }
 
-// afterCommit makes a durable batch visible: trees, gossip, watchers.
-func (n *Node) afterCommit(tx *txn) {
+// syncIfNeeded syncs the store if any of waits holds a write that must be
+// durable before it leaves the node.
+func (n *Node) syncIfNeeded(waits []syncWait) error {
+	if !slices.ContainsFunc(waits, func(w syncWait) bool { return w.tx.durable }) {
+		return nil
+	}
+	if err := n.store.Sync(n.ctx, ds.NewKey(statePrefix)); err != nil {
+		n.log.Error("store sync failed; writes not acknowledged", "err", err)
+		n.stats.storeErrors.Add(1)
+		return fmt.Errorf("%w: sync: %v", ErrStore, err)
+	}
+	return nil
+}
+
+// updateTrees applies a written batch to the Merkle trees. Event loop only.
+func (n *Node) updateTrees(tx *txn) {
 	for _, c := range tx.order {
-		if c.own {
+		if c.own || c.hint {
 			continue
 		}
-		if c.hint {
-			if !c.quiet {
-				n.watch.notify(c)
-			}
-			continue
-		}
-		tree := n.trees[c.part]
 		if c.drop {
-			tree.Delete(c.key)
+			n.trees[c.part].Delete(c.key)
 		} else {
-			tree.Put(c.key, crdt.DigestOf(c.encoded))
+			n.trees[c.part].Put(c.key, crdt.DigestOf(c.encoded))
 		}
-		if c.quiet {
+	}
+}
+
+// release lets a durable batch leave the node: its deltas are published
+// and watchers told. Nothing of a batch is sent before this.
+func (n *Node) release(tx *txn) {
+	for _, c := range tx.order {
+		if c.own || c.quiet {
 			continue
 		}
-		if c.remote {
-			n.stats.keysMerged.Add(1)
-		}
-		if c.delta != nil && !n.cfg.DisableGossip {
-			n.enqueuePublish(c)
+		if !c.hint {
+			if c.remote {
+				n.stats.keysMerged.Add(1)
+			}
+			if c.delta != nil && !n.cfg.DisableGossip {
+				n.enqueuePublish(c)
+			}
 		}
 		n.watch.notify(c)
 	}
+}
+
+// storedKeys counts the keys in the trees.
+func (n *Node) storedKeys() int {
+	total := 0
+	for _, t := range n.trees {
+		total += t.Len()
+	}
+	return total
 }
 
 // rebuildTrees builds every partition's Merkle tree from the store.

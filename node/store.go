@@ -103,9 +103,18 @@ func loadRaw(ctx context.Context, store ds.Read, k ds.Key) ([]byte, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStore, err)
+		return nil, storeErr(err)
 	}
 	return b, nil
+}
+
+// storeErr wraps a datastore error in ErrStore; ErrClosed (the node is
+// closing) is returned as is.
+func storeErr(err error) error {
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrStore, err)
 }
 
 // scanStates calls fn for every stored (key, encoded state), in key order.
@@ -117,7 +126,7 @@ func scanStates(ctx context.Context, store ds.Read, fn func(key, state []byte) e
 func scanPrefix(ctx context.Context, store ds.Read, prefix string, fn func(key, state []byte) error) error {
 	res, err := store.Query(ctx, dsq.Query{Prefix: prefix})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrStore, err)
+		return storeErr(err)
 	}
 	defer res.Close()
 	for r := range res.Next() {

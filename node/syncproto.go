@@ -115,8 +115,6 @@ func (n *Node) syncConfig() antientropy.Config {
 
 // startSync registers the stream handler and starts the scheduler.
 func (n *Node) startSync() {
-	n.syncNow = make(chan peer.ID, 64)
-	n.syncSlots = make(chan struct{}, maxConcurrentSyncs)
 	n.host.SetStreamHandler(syncProtocol, n.guardSync(n.handleSync))
 	n.wg.Add(1)
 	go n.syncLoop()
@@ -125,7 +123,7 @@ func (n *Node) startSync() {
 // onConnected starts a session with every newly connected peer, so a fresh
 // or returning node catches up at once instead of at the next round.
 func (n *Node) onConnected(id peer.ID) {
-	if n.members.isForeign(id) || n.syncNow == nil {
+	if n.members.isForeign(id) {
 		return
 	}
 	select {
