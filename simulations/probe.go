@@ -2,6 +2,7 @@ package simulations
 
 import (
 	"context"
+	"errors"
 	"encoding/hex"
 	gosync "sync"
 
@@ -22,10 +23,17 @@ import (
 // It reads the node's datastore layout (/k/<hex key> for states, /h/<hex
 // key> for hints, documented in node/store.go). Should that layout change, Stamp finds nothing and the
 // checker reports ErrProbe rather than passing silently.
+//
+// It is also crash-true: it keeps a durable copy that only Sync updates,
+// and crash throws away everything written since the last Sync, as a power
+// loss would. A node's Close after crash can write nothing durable.
 type probeStore struct {
 	ds.Batching
-	mu   gosync.Mutex
-	last map[string][]byte // datastore key -> last committed encoded state
+	mu      gosync.Mutex
+	last    map[string][]byte // datastore key -> last committed encoded state
+	durable map[string][]byte // datastore key -> value as of the last Sync
+	pending []probeWrite      // committed since the last Sync, in order
+	crashed bool              // between crash and recover: every write fails
 }
 
 var (
@@ -37,7 +45,70 @@ func newProbeStore() *probeStore {
 	return &probeStore{
 		Batching: dssync.MutexWrap(ds.NewMapDatastore()),
 		last:     map[string][]byte{},
+		durable:  map[string][]byte{},
 	}
+}
+
+// errCrashed is what writes to a crashed store return.
+var errCrashed = errors.New("simulations: store crashed")
+
+// committed notes writes that reached the live store; they become durable
+// at the next Sync. It fails, and the caller must not apply them, once the
+// store has crashed.
+func (p *probeStore) committed(ws ...probeWrite) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = append(p.pending, ws...)
+}
+
+func (p *probeStore) writable() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.crashed {
+		return errCrashed
+	}
+	return nil
+}
+
+// Sync makes every write committed so far durable.
+func (p *probeStore) Sync(ctx context.Context, prefix ds.Key) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.crashed {
+		return errCrashed
+	}
+	for _, w := range p.pending {
+		if w.val == nil {
+			delete(p.durable, w.key.String())
+		} else {
+			p.durable[w.key.String()] = w.val
+		}
+	}
+	p.pending = nil
+	return nil
+}
+
+// crash loses every write since the last Sync and refuses writes until
+// recover.
+func (p *probeStore) crash() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.crashed = true
+	p.pending = nil
+}
+
+// recover brings the store back with its durable content only.
+func (p *probeStore) recover() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	live := dssync.MutexWrap(ds.NewMapDatastore())
+	for k, v := range p.durable {
+		if err := live.Put(context.Background(), ds.RawKey(k), v); err != nil {
+			return err
+		}
+	}
+	p.Batching, p.crashed = live, false
+	return nil
 }
 
 // record remembers v as the last state committed under k. A delete is not
@@ -54,17 +125,26 @@ func (p *probeStore) record(k ds.Key, v []byte) {
 }
 
 func (p *probeStore) Put(ctx context.Context, k ds.Key, v []byte) error {
+	if err := p.writable(); err != nil {
+		return err
+	}
 	if err := p.Batching.Put(ctx, k, v); err != nil {
 		return err
 	}
-	p.record(k, append([]byte(nil), v...))
+	v = append([]byte(nil), v...)
+	p.committed(probeWrite{k, v})
+	p.record(k, v)
 	return nil
 }
 
 func (p *probeStore) Delete(ctx context.Context, k ds.Key) error {
+	if err := p.writable(); err != nil {
+		return err
+	}
 	if err := p.Batching.Delete(ctx, k); err != nil {
 		return err
 	}
+	p.committed(probeWrite{k, nil})
 	p.record(k, nil)
 	return nil
 }
@@ -109,9 +189,13 @@ func (b *probeBatch) Delete(ctx context.Context, k ds.Key) error {
 }
 
 func (b *probeBatch) Commit(ctx context.Context) error {
+	if err := b.p.writable(); err != nil {
+		return err
+	}
 	if err := b.Batch.Commit(ctx); err != nil {
 		return err
 	}
+	b.p.committed(b.pending...)
 	for _, w := range b.pending {
 		b.p.record(w.key, w.val)
 	}

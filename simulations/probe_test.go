@@ -1,0 +1,49 @@
+package simulations
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	ds "github.com/ipfs/go-datastore"
+)
+
+// A crash keeps what was synced and loses the rest, and a crashed store
+// takes no writes until it recovers.
+func TestProbeStoreCrashLosesWhatWasNotSynced(t *testing.T) {
+	ctx := context.Background()
+	p := newProbeStore()
+	synced, unsynced := ds.NewKey("/k/a"), ds.NewKey("/k/b")
+	b, err := p.Batch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(ctx, synced, []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(ctx, ds.NewKey("/")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Put(ctx, unsynced, []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Delete(ctx, synced); err != nil {
+		t.Fatal(err)
+	}
+	p.crash()
+	if err := p.Put(ctx, unsynced, []byte("3")); !errors.Is(err, errCrashed) {
+		t.Fatalf("write to a crashed store: %v", err)
+	}
+	if err := p.recover(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := p.Get(ctx, synced); err != nil || string(v) != "1" {
+		t.Fatalf("synced write after the crash: %q, %v", v, err)
+	}
+	if _, err := p.Get(ctx, unsynced); !errors.Is(err, ds.ErrNotFound) {
+		t.Fatalf("unsynced write survived the crash: %v", err)
+	}
+}
