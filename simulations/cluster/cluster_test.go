@@ -146,8 +146,9 @@ func TestRandomFaults(t *testing.T) {
 }
 
 // TestRandomFaultsPlan checks the schedule without Docker: reproducible
-// from the seed, the requested number of faults, one partition at a time,
-// at least two nodes running, every fault ended by the end of the run.
+// from the seed, the requested number of faults, one partition and one set
+// of slow links at a time, pauses of 5-20 s, at least two nodes running,
+// every fault ended by the end of the run.
 func TestRandomFaultsPlan(t *testing.T) {
 	for seed := int64(1); seed <= 20; seed++ {
 		cfg := DefaultConfig()
@@ -166,7 +167,7 @@ func TestRandomFaultsPlan(t *testing.T) {
 		if fmt.Sprint(p.faults) != fmt.Sprint(q.faults) {
 			t.Fatalf("seed %d: two draws differ", seed)
 		}
-		primaries, cut, down := 0, false, map[int]bool{}
+		primaries, cut, slow, down := 0, false, false, map[int]bool{}
 		for _, f := range p.faults {
 			if f.At > cfg.Duration {
 				t.Errorf("seed %d: %v after the end", seed, f)
@@ -182,11 +183,21 @@ func TestRandomFaultsPlan(t *testing.T) {
 				cut = true
 			case FHeal:
 				cut = false
+			case FSlow:
+				if slow || len(f.Links) == 0 {
+					t.Errorf("seed %d: %v while slow, or with no link", seed, f)
+				}
+				slow = true
+			case FUnslow:
+				slow = false
 			case FKill, FPause:
 				if down[f.Node] {
 					t.Errorf("seed %d: %v on a node already down", seed, f)
 				}
 				down[f.Node] = true
+				if f.Kind == FPause && (f.For < pauseMin || f.For > pauseMax) {
+					t.Errorf("seed %d: %v, want a pause of %v to %v", seed, f, pauseMin, pauseMax)
+				}
 				if cfg.Nodes-len(down) < 2 {
 					t.Errorf("seed %d: %v leaves fewer than two nodes", seed, f)
 				}
@@ -194,8 +205,8 @@ func TestRandomFaultsPlan(t *testing.T) {
 				delete(down, f.Node)
 			}
 		}
-		if primaries != cfg.Faults || cut || len(down) > 0 {
-			t.Errorf("seed %d: %d faults (want %d), still cut %v, still down %v", seed, primaries, cfg.Faults, cut, down)
+		if primaries != cfg.Faults || cut || slow || len(down) > 0 {
+			t.Errorf("seed %d: %d faults (want %d), still cut %v, still slow %v, still down %v", seed, primaries, cfg.Faults, cut, slow, down)
 		}
 	}
 }

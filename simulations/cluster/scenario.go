@@ -20,7 +20,7 @@ const (
 	FPause                          // docker pause: the process is frozen, its sockets stay open
 	FUnpause                        // docker unpause
 	FRestart                        // docker restart: SIGTERM, clean stop, start
-	FSlow                           // slow the links in Links: delay, jitter and loss (Config.Slow)
+	FSlow                           // slow the links in Links: delay, jitter and loss (Config.SlowDelay, SlowJitter, SlowLoss)
 	FUnslow                         // make every slow link fast again
 )
 
