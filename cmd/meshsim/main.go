@@ -68,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&dk.PauseFor, "pause", dk.PauseFor, "docker backend: how long a paused node stays frozen")
 	fs.StringVar(&dk.Image, "image", "", "docker backend: meshd image to run (default: build it from this module)")
 	fs.BoolVar(&dk.KeepOnFailure, "keep", false, "docker backend: leave the containers and networks of a failed run")
+	fs.IntVar(&dk.Replication, "replication", dk.Replication, "docker backend: the nodes' replication factor R (0: every node holds every partition; the in-process backend's sharded scenario sets its own)")
 	if err := fs.Parse(args); err != nil {
 		return exitUnavailable
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gossipmesh/gossipmesh/crdt"
 	"github.com/gossipmesh/gossipmesh/node/backup"
+	"github.com/gossipmesh/gossipmesh/node/httpapi"
 	"github.com/gossipmesh/gossipmesh/simulations"
 )
 
@@ -23,37 +24,38 @@ import (
 const pollEvery = 50 * time.Millisecond
 
 // awaitConvergence polls GET /v1/status on every node until all answer
-// with the same per-partition roots, and returns when that was first seen
-// (offset from the start of the workload).
+// with the same per-partition roots (under placement: until placement has
+// settled, see settled), and returns when that was first seen (offset from
+// the start of the workload).
 func (r *run) awaitConvergence(ctx context.Context, quiet time.Duration) (time.Duration, error) {
 	deadline := time.Now().Add(r.cfg.Timeout)
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	lastReport := time.Now()
 	for {
-		roots := make([]string, len(r.f.members))
+		sts := make([]*httpapi.StatusResponse, len(r.f.members))
 		var wg gosync.WaitGroup
 		for i, m := range r.f.members {
 			wg.Go(func() {
 				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
-				if rs, err := m.api.roots(cctx); err == nil {
-					roots[i] = rs
+				if st, err := m.api.status(cctx); err == nil {
+					sts[i] = &st
 				}
 			})
 		}
 		wg.Wait()
 		at := r.since()
-		agree, down := simulations.Agreement(roots)
-		if down == 0 && agree == len(roots) {
+		why := r.unsettled(sts)
+		if why == "" {
 			return at, nil
 		}
 		if time.Since(lastReport) >= time.Second {
 			lastReport = time.Now()
-			r.progress("t=%v %d/%d nodes agree on the most common roots (%d not answering)", at.Round(time.Millisecond), agree, len(roots), down)
+			r.progress("t=%v %s", at.Round(time.Millisecond), why)
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%w: %d/%d nodes agree, %d not answering, %v after quiescence", simulations.ErrNotConverged, agree, len(roots), down, (r.since() - quiet).Round(time.Millisecond))
+			return 0, fmt.Errorf("%w: %s, %v after quiescence", simulations.ErrNotConverged, why, (r.since() - quiet).Round(time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():
@@ -63,12 +65,87 @@ func (r *run) awaitConvergence(ctx context.Context, quiet time.Duration) (time.D
 	}
 }
 
-// finalStates fetches every node's states (POST /v1/backup), checks they are
-// identical, then reads every key the workload touched back from every node
-// through the ordinary routes (GET kv, counter, set) and compares with the
-// states. It returns the decoded states and the read-back mismatches.
+// unsettled says why the nodes' statuses (nil: not answering) are not
+// converged, or "" when they are. With full replication every node must
+// report the same roots. Under placement (the in-process harness's
+// shardedSettled): every node answers and has handed off every write it
+// took for partitions it does not hold; each partition is held by exactly
+// min(R, N) nodes, which name the same holders, are those holders, and
+// report the same root; and no node still stores keys of a partition it
+// no longer holds.
+func (r *run) unsettled(sts []*httpapi.StatusResponse) string {
+	if r.cfg.Replication == 0 {
+		roots := make([]string, len(sts))
+		for i, st := range sts {
+			if st != nil {
+				roots[i] = rootString(*st)
+			}
+		}
+		agree, down := simulations.Agreement(roots)
+		if down == 0 && agree == len(roots) {
+			return ""
+		}
+		return fmt.Sprintf("%d/%d nodes agree on the most common roots, %d not answering", agree, len(roots), down)
+	}
+	type holding struct {
+		nodes, named []string
+		root         string
+		differs      bool
+	}
+	held := make([]holding, r.cfg.Partitions)
+	for i, st := range sts {
+		if st == nil {
+			return fmt.Sprintf("node %d not answering", i)
+		}
+		if st.Hints > 0 {
+			return fmt.Sprintf("node %d has %d writes not handed off yet", i, st.Hints)
+		}
+		for _, ps := range st.Partitions {
+			if !ps.Held {
+				if ps.Keys > 0 {
+					return fmt.Sprintf("node %d still stores %d keys of partition %d it no longer holds", i, ps.Keys, ps.Partition)
+				}
+				continue
+			}
+			if int(ps.Partition) >= len(held) {
+				return fmt.Sprintf("node %d reports partition %d of %d", i, ps.Partition, len(held))
+			}
+			h := &held[ps.Partition]
+			named := slices.Sorted(slices.Values(ps.Holders))
+			switch {
+			case len(h.nodes) == 0:
+				h.named, h.root = named, ps.Root
+			case !slices.Equal(h.named, named):
+				return fmt.Sprintf("holders of partition %d disagree on who holds it", ps.Partition)
+			case h.root != ps.Root:
+				h.differs = true
+			}
+			h.nodes = append(h.nodes, st.PeerID)
+		}
+	}
+	want := min(r.cfg.Replication, len(sts))
+	for p, h := range held {
+		slices.Sort(h.nodes)
+		switch {
+		case len(h.nodes) != want:
+			return fmt.Sprintf("partition %d held by %d nodes, want %d", p, len(h.nodes), want)
+		case !slices.Equal(h.nodes, h.named):
+			return fmt.Sprintf("partition %d: the nodes holding it are not the holders they name", p)
+		case h.differs:
+			return fmt.Sprintf("holders of partition %d disagree on its root", p)
+		}
+	}
+	return ""
+}
+
+// finalStates fetches every node's states (POST /v1/backup) and checks
+// that every copy of a key is identical: on every node, or under placement
+// on each of its min(R, N) holders. It then reads every key the workload
+// touched back from every node through the ordinary routes (GET kv,
+// counter, set), which under placement ask the holders, and compares with
+// the states. It returns the decoded states and the read-back mismatches.
 func (r *run) finalStates(ctx context.Context) (map[string]crdt.State, []string, error) {
-	var ref map[string][]byte
+	copies := map[string][][]byte{}
 	for i, m := range r.f.members {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		raw, err := m.api.backup(cctx)
@@ -76,29 +153,28 @@ func (r *run) finalStates(ctx context.Context) (map[string]crdt.State, []string,
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: node %d backup: %w", simulations.ErrNotConverged, i, err)
 		}
-		states := map[string][]byte{}
 		if err := backup.Read(bytes.NewReader(raw), func(rec backup.Record) error {
-			states[string(rec.Key)] = rec.State
+			copies[string(rec.Key)] = append(copies[string(rec.Key)], rec.State)
 			return nil
 		}); err != nil {
 			return nil, nil, fmt.Errorf("%w: node %d backup: %w", ErrNode, i, err)
 		}
-		if ref == nil {
-			ref = states
-			continue
+	}
+	want := len(r.f.members)
+	if r.cfg.Replication > 0 {
+		want = min(r.cfg.Replication, want)
+	}
+	final := make(map[string]crdt.State, len(copies))
+	for k, cs := range copies {
+		if len(cs) != want {
+			return nil, nil, fmt.Errorf("%w: roots equal but %q has %d copies, want %d", simulations.ErrNotConverged, k, len(cs), want)
 		}
-		if len(states) != len(ref) {
-			return nil, nil, fmt.Errorf("%w: roots equal but node %d holds %d keys, node 0 %d", simulations.ErrNotConverged, i, len(states), len(ref))
-		}
-		for k, v := range ref {
-			if !bytes.Equal(states[k], v) {
-				return nil, nil, fmt.Errorf("%w: roots equal but node %d's state of %q differs from node 0's", simulations.ErrNotConverged, i, k)
+		for _, c := range cs[1:] {
+			if !bytes.Equal(c, cs[0]) {
+				return nil, nil, fmt.Errorf("%w: roots equal but the copies of %q differ", simulations.ErrNotConverged, k)
 			}
 		}
-	}
-	final := make(map[string]crdt.State, len(ref))
-	for k, v := range ref {
-		st, err := crdt.Decode(v)
+		st, err := crdt.Decode(cs[0])
 		if err != nil {
 			return nil, nil, fmt.Errorf("cluster: decode %q: %w", k, err)
 		}

@@ -107,17 +107,20 @@ func (a api) peers(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// roots returns the node's per-partition roots as one comparable string.
-func (a api) roots(ctx context.Context) (string, error) {
+// status returns the node's GET /v1/status.
+func (a api) status(ctx context.Context) (httpapi.StatusResponse, error) {
 	var st httpapi.StatusResponse
-	if err := a.do(ctx, http.MethodGet, "/v1/status", nil, http.StatusOK, &st); err != nil {
-		return "", err
-	}
+	err := a.do(ctx, http.MethodGet, "/v1/status", nil, http.StatusOK, &st)
+	return st, err
+}
+
+// rootString is a status's per-partition roots as one comparable string.
+func rootString(st httpapi.StatusResponse) string {
 	var b strings.Builder
 	for _, p := range st.Partitions {
 		fmt.Fprintf(&b, "%d:%s,", p.Partition, p.Root)
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // partitionRoots returns the node's root of each of the n partitions, by

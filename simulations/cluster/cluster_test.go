@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -145,8 +146,9 @@ func TestRandomFaults(t *testing.T) {
 }
 
 // TestRandomFaultsPlan checks the schedule without Docker: reproducible
-// from the seed, the requested number of faults, one partition at a time,
-// at least two nodes running, every fault ended by the end of the run.
+// from the seed, the requested number of faults, one partition and one set
+// of slow links at a time, pauses of 5-20 s, at least two nodes running,
+// every fault ended by the end of the run.
 func TestRandomFaultsPlan(t *testing.T) {
 	for seed := int64(1); seed <= 20; seed++ {
 		cfg := DefaultConfig()
@@ -165,7 +167,7 @@ func TestRandomFaultsPlan(t *testing.T) {
 		if fmt.Sprint(p.faults) != fmt.Sprint(q.faults) {
 			t.Fatalf("seed %d: two draws differ", seed)
 		}
-		primaries, cut, down := 0, false, map[int]bool{}
+		primaries, cut, slow, down := 0, false, false, map[int]bool{}
 		for _, f := range p.faults {
 			if f.At > cfg.Duration {
 				t.Errorf("seed %d: %v after the end", seed, f)
@@ -181,11 +183,21 @@ func TestRandomFaultsPlan(t *testing.T) {
 				cut = true
 			case FHeal:
 				cut = false
+			case FSlow:
+				if slow || len(f.Links) == 0 {
+					t.Errorf("seed %d: %v while slow, or with no link", seed, f)
+				}
+				slow = true
+			case FUnslow:
+				slow = false
 			case FKill, FPause:
 				if down[f.Node] {
 					t.Errorf("seed %d: %v on a node already down", seed, f)
 				}
 				down[f.Node] = true
+				if f.Kind == FPause && (f.For < pauseMin || f.For > pauseMax) {
+					t.Errorf("seed %d: %v, want a pause of %v to %v", seed, f, pauseMin, pauseMax)
+				}
 				if cfg.Nodes-len(down) < 2 {
 					t.Errorf("seed %d: %v leaves fewer than two nodes", seed, f)
 				}
@@ -193,8 +205,87 @@ func TestRandomFaultsPlan(t *testing.T) {
 				delete(down, f.Node)
 			}
 		}
-		if primaries != cfg.Faults || cut || len(down) > 0 {
-			t.Errorf("seed %d: %d faults (want %d), still cut %v, still down %v", seed, primaries, cfg.Faults, cut, down)
+		if primaries != cfg.Faults || cut || slow || len(down) > 0 {
+			t.Errorf("seed %d: %d faults (want %d), still cut %v, still slow %v, still down %v", seed, primaries, cfg.Faults, cut, slow, down)
 		}
+	}
+}
+
+// TestLinkFaults checks the packet filters on two real containers: a cut
+// link carries nothing while both interfaces stay up, a slow link delays
+// each direction by SlowDelay ± SlowJitter, and a healed link is fast.
+// The probe is an HTTP call from inside node 0's network namespace to node
+// 1's API at its link address (curl on the host, entered with nsenter).
+func TestLinkFaults(t *testing.T) {
+	image := needDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := DefaultConfig()
+	cfg.Nodes = 2
+	d := docker{bin: "docker"}
+	top := &topology{d: d, runID: newRunID(), n: 2}
+	defer func() { _ = d.removeByLabel(context.Background(), labelKey+"="+top.runID) }()
+	if err := top.create(ctx, rand.New(rand.NewPCG(1, 2))); err != nil {
+		t.Fatal(err)
+	}
+	f := newFleet(&cfg, d, top, image, t.Logf)
+	if err := f.create(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.startAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	em := netem{Delay: 200 * time.Millisecond, Jitter: 50 * time.Millisecond}
+	fw := newFirewall(top, d, f.container, em, 1, t.Logf)
+	defer fw.closeAll()
+	probe := func() (time.Duration, error) {
+		pid, err := fw.pid(ctx, 0)
+		if err != nil {
+			return 0, err
+		}
+		url := fmt.Sprintf("http://%s:7700/v1/id", top.linkIP(1, 0))
+		start := time.Now()
+		out, err := exec.CommandContext(ctx, "nsenter", "-t", fmt.Sprint(pid), "-n", "curl", "-sS", "-m", "3", "-o", "/dev/null", url).CombinedOutput()
+		if err != nil {
+			return 0, fmt.Errorf("%v: %s", err, out)
+		}
+		return time.Since(start), nil
+	}
+	fast, err := probe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Connect and request: two round trips of two slowed directions each.
+	if err := fw.syncAll(ctx, top.slow([][2]int{{0, 1}}, func(int) bool { return true })); err != nil {
+		t.Fatal(err)
+	}
+	slow, err := probe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slow < 4*150*time.Millisecond || slow > fast+4*250*time.Millisecond+500*time.Millisecond {
+		t.Errorf("slow link: probe took %v (fast %v), want 4 delays of 150-250 ms", slow, fast)
+	}
+	if err := fw.syncAll(ctx, top.unslow()); err != nil {
+		t.Fatal(err)
+	}
+	// Cut at node 1's end only, to see that either end's rules cut both ways.
+	top.cut([][2]int{{0, 1}})
+	if err := fw.sync(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := probe(); err == nil {
+		t.Errorf("cut link: probe answered in %v", d)
+	}
+	if err := fw.syncAll(ctx, top.heal()); err != nil {
+		t.Fatal(err)
+	}
+	healed, err := probe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("probe: fast %v, slow %v, healed %v", fast, slow, healed)
+	if healed > fast+time.Second {
+		t.Errorf("healed link: probe took %v", healed)
 	}
 }

@@ -23,8 +23,20 @@ type Config struct {
 	// Faults is the number of faults of the random-faults scenario.
 	// Default 20.
 	Faults int
-	// PauseFor is how long a paused node stays frozen. Default 30 s.
+	// PauseFor is how long a paused node stays frozen in the pause
+	// scenario; random-faults draws each pause from 5 s to 20 s, bounded by
+	// PauseFor. Default 30 s.
 	PauseFor time.Duration
+	// Replication is the nodes' replication factor R (meshd
+	// --replication): the holders of each partition; 0 means every node
+	// holds every partition. Default 0.
+	Replication int
+	// SlowDelay, SlowJitter and SlowLoss are what a slow link (FSlow) does
+	// to each packet, in each direction: a delay drawn uniformly from
+	// SlowDelay ± SlowJitter, or with probability SlowLoss a drop. Default
+	// 200 ms ± 50 ms, 0.1.
+	SlowDelay, SlowJitter time.Duration
+	SlowLoss              float64
 	// Workload is the client load, as in package simulations; zero fields
 	// take their defaults there, except Rate, whose default here is 50 ops/s
 	// over the whole mesh (every op is an HTTP call through docker's NAT-free
@@ -67,6 +79,9 @@ func DefaultConfig() Config {
 		Duration:     30 * time.Second,
 		Faults:       20,
 		PauseFor:     30 * time.Second,
+		SlowDelay:    200 * time.Millisecond,
+		SlowJitter:   50 * time.Millisecond,
+		SlowLoss:     0.1,
 		SyncInterval: time.Second,
 		Partitions:   16,
 		Timeout:      60 * time.Second,
@@ -87,6 +102,10 @@ func (c *Config) validate() error {
 		return bad("Faults must not be negative")
 	case c.PauseFor <= 0:
 		return bad("PauseFor must be positive")
+	case c.Replication < 0:
+		return bad("Replication must not be negative, got %d", c.Replication)
+	case c.SlowDelay < c.SlowJitter || c.SlowJitter < 0 || c.SlowLoss < 0 || c.SlowLoss > 1:
+		return bad("want 0 <= SlowJitter <= SlowDelay and SlowLoss in [0, 1]")
 	case c.SyncInterval <= 0:
 		return bad("SyncInterval must be positive")
 	case c.Partitions < 1:

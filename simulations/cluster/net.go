@@ -19,10 +19,9 @@ const maxNodes = 32
 
 // The network model mirrors the in-process harness's links. Every pair of
 // nodes (i, j) shares a private bridge network of its own, the link; a
-// partition disconnects one end of each cut link (`docker network
-// disconnect`) and the heal connects it again at the same address, so any
-// shape (halves, a bridge node, an isolated node) is a set of cut links and
-// a node's addresses never change. A further control network, with
+// partition cuts links and a slow fault slows them (see firewall), so any
+// shape (halves, a bridge node, an isolated node) is a set of links and a
+// node's addresses never change. A further control network, with
 // inter-container traffic disabled, lets the driver on the host reach every
 // node's HTTP API whatever the partition, while carrying no mesh traffic.
 type topology struct {
@@ -39,7 +38,10 @@ type link struct {
 	name   string
 	subnet netip.Prefix
 	ips    [2]netip.Addr // of node i, of node j
-	cut    int           // -1, or the end (0 for i, 1 for j) disconnected
+	cut    bool          // partitioned: both ends drop each other's packets
+	// slowEnd is -1, or the node whose packet filter delays and drops the
+	// link's packets (one end only, so that each direction is slowed once).
+	slowEnd int
 }
 
 func pair(i, j int) [2]int {
@@ -104,10 +106,10 @@ func (t *topology) tryCreate(ctx context.Context) error {
 		for j := i + 1; j < t.n; j++ {
 			sub := addrAdd(t.base, 64+8*p)
 			l := &link{
-				name:   t.netName(fmt.Sprintf("l%d-%d", i, j)),
-				subnet: netip.PrefixFrom(sub, 29),
-				ips:    [2]netip.Addr{addrAdd(sub, 2), addrAdd(sub, 3)},
-				cut:    -1,
+				name:    t.netName(fmt.Sprintf("l%d-%d", i, j)),
+				subnet:  netip.PrefixFrom(sub, 29),
+				ips:     [2]netip.Addr{addrAdd(sub, 2), addrAdd(sub, 3)},
+				slowEnd: -1,
 			}
 			t.links[[2]int{i, j}] = l
 			p++
@@ -140,40 +142,4 @@ func (t *topology) attach(ctx context.Context, i int, container string) error {
 		}
 	}
 	return nil
-}
-
-// cutLinks disconnects one end of each link in cuts; links already cut are
-// left as they are.
-func (t *topology) cutLinks(ctx context.Context, cuts [][2]int, container func(int) string) error {
-	for _, c := range cuts {
-		l := t.links[pair(c[0], c[1])]
-		if l.cut >= 0 {
-			continue
-		}
-		ends := pair(c[0], c[1])
-		// Disconnect j's end: any end does, and a fixed choice makes the
-		// heal simple.
-		if _, err := t.d.run(ctx, "network", "disconnect", l.name, container(ends[1])); err != nil {
-			return err
-		}
-		l.cut = 1
-	}
-	return nil
-}
-
-// healAll connects again every cut link, at the same address.
-func (t *topology) healAll(ctx context.Context, container func(int) string) (int, error) {
-	healed := 0
-	for k, l := range t.links {
-		if l.cut < 0 {
-			continue
-		}
-		end := k[l.cut]
-		if _, err := t.d.run(ctx, "network", "connect", "--ip", l.ips[l.cut].String(), l.name, container(end)); err != nil {
-			return healed, err
-		}
-		l.cut = -1
-		healed++
-	}
-	return healed, nil
 }

@@ -77,6 +77,7 @@ func (f *fleet) create(ctx context.Context) error {
 			"--mdns=false", "--log-level", "info",
 			"--sync-interval", f.cfg.SyncInterval.String(),
 			"--partitions", fmt.Sprint(f.cfg.Partitions),
+			"--replication", fmt.Sprint(f.cfg.Replication),
 		}
 		for j := range f.cfg.Nodes {
 			if j != m.idx {

@@ -21,6 +21,9 @@ type Result struct {
 	simulations.Result
 	Backend string `json:"backend"`
 	RunID   string `json:"run_id"`
+	// Replication is the nodes' replication factor R (0: every node holds
+	// every partition).
+	Replication int `json:"replication"`
 	// FaultKinds counts the faults applied, by kind.
 	FaultKinds map[string]int `json:"fault_kinds"`
 	// ReadbackErrors counts values read back over HTTP (GET kv, counter,
@@ -35,6 +38,7 @@ type run struct {
 	plan    plan
 	ops     []simulations.Op
 	f       *fleet
+	fw      *firewall
 	history []simulations.Record
 	t0      time.Time
 	queues  []chan *simulations.Op
@@ -100,7 +104,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	runID := newRunID()
-	res := &Result{Backend: "docker", RunID: runID, FaultKinds: r.kinds}
+	res := &Result{Backend: "docker", RunID: runID, FaultKinds: r.kinds, Replication: cfg.Replication}
 	res.Scenario, res.Nodes, res.Seed, res.Ops = cfg.Scenario, cfg.Nodes, cfg.Seed, len(r.ops)
 	res.DurationMS, res.SyncIntervalMS = cfg.Duration.Milliseconds(), cfg.SyncInterval.Milliseconds()
 	res.ConvergenceMS, res.SinceLastFaultMS = -1, -1
@@ -110,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			primaries++
 		}
 	}
-	r.progress("run %s: scenario %s, %d nodes, seed %d: %d ops over %v, %d faults (%d steps)", runID, cfg.Scenario, cfg.Nodes, cfg.Seed, len(r.ops), cfg.Duration, primaries, len(r.plan.faults))
+	r.progress("run %s: scenario %s, %d nodes, R=%d, seed %d: %d ops over %v, %d faults (%d steps)", runID, cfg.Scenario, cfg.Nodes, cfg.Replication, cfg.Seed, len(r.ops), cfg.Duration, primaries, len(r.plan.faults))
 	for _, f := range r.plan.faults {
 		r.progress("  scheduled: %v", f)
 	}
@@ -121,6 +125,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		// A fresh context: cleanup must happen after an interrupt too.
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
+		if r.fw != nil {
+			r.fw.closeAll()
+		}
 		if cfg.Out != "" && r.f != nil {
 			r.f.saveLogs(cctx, cfg.Out)
 		}
@@ -141,6 +148,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	r.f = newFleet(&r.cfg, r.d, top, image, r.progress)
+	em := netem{Delay: cfg.SlowDelay, Jitter: cfg.SlowJitter, Loss: cfg.SlowLoss}
+	r.fw = newFirewall(top, r.d, r.f.container, em, netRng.Uint64(), r.progress)
 	if err := r.f.create(ctx); err != nil {
 		return nil, err
 	}
@@ -331,10 +340,8 @@ func (r *run) apply(ctx context.Context, f Fault) error {
 	var err error
 	name := func(i int) string { return r.f.container(i) }
 	switch f.Kind {
-	case FPartition:
-		err = r.f.top.cutLinks(ctx, f.Cut, name)
-	case FHeal:
-		_, err = r.f.top.healAll(ctx, name)
+	case FPartition, FHeal, FSlow, FUnslow:
+		err = r.applyNet(ctx, f)
 	case FKill:
 		r.f.sampleBytes(ctx, f.Node)
 		r.f.members[f.Node].state.Store(int32(stateDown))
@@ -342,6 +349,7 @@ func (r *run) apply(ctx context.Context, f Fault) error {
 	case FStart:
 		_, err = r.d.run(ctx, "start", name(f.Node))
 		if err == nil {
+			err = r.refilter(ctx, f.Node)
 			r.f.awaitAPI(ctx, f.Node, &r.starts)
 		}
 	case FPause:
@@ -357,6 +365,7 @@ func (r *run) apply(ctx context.Context, f Fault) error {
 		r.f.members[f.Node].state.Store(int32(stateStarting))
 		_, err = r.d.run(ctx, "restart", "--time", "10", name(f.Node))
 		if err == nil {
+			err = r.refilter(ctx, f.Node)
 			r.f.awaitAPI(ctx, f.Node, &r.starts)
 		}
 	}
@@ -376,6 +385,34 @@ func (r *run) apply(ctx context.Context, f Fault) error {
 	r.applied = append(r.applied, f)
 	r.progress("  %v took %v", f.Kind, time.Since(began).Round(time.Millisecond))
 	return nil
+}
+
+// applyNet changes the links as f says and syncs the packet filters of
+// the nodes at their ends.
+func (r *run) applyNet(ctx context.Context, f Fault) error {
+	top := r.f.top
+	var touched map[int]bool
+	switch f.Kind {
+	case FPartition:
+		touched = top.cut(f.Cut)
+	case FHeal:
+		touched = top.heal()
+	case FSlow:
+		touched = top.slow(f.Links, func(i int) bool { return !r.f.members[i].is(stateDown) })
+	case FUnslow:
+		touched = top.unslow()
+	}
+	return r.fw.syncAll(ctx, touched)
+}
+
+// refilter sets the rules of node i again after a start or restart gave
+// it a new network namespace (and closes a reader left in the old one).
+// Until then the other end's rules keep a cut link cut.
+func (r *run) refilter(ctx context.Context, i int) error {
+	if r.f.top.filtered(i) {
+		r.progress("  node %d: packet filter set again in its new network namespace", i)
+	}
+	return r.fw.sync(ctx, i)
 }
 
 // tickProgress reports the workload's progress every 5 s until the

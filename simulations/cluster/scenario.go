@@ -13,13 +13,15 @@ import (
 type FaultKind uint8
 
 const (
-	FPartition FaultKind = iota + 1 // cut the links in Cut
-	FHeal                           // connect every cut link again
+	FPartition FaultKind = iota + 1 // cut the links in Cut: their packets are dropped silently
+	FHeal                           // let every cut link carry packets again
 	FKill                           // docker kill (SIGKILL): no shutdown at all
 	FStart                          // docker start after a kill, on the kept store
 	FPause                          // docker pause: the process is frozen, its sockets stay open
 	FUnpause                        // docker unpause
 	FRestart                        // docker restart: SIGTERM, clean stop, start
+	FSlow                           // slow the links in Links: delay, jitter and loss (Config.SlowDelay, SlowJitter, SlowLoss)
+	FUnslow                         // make every slow link fast again
 )
 
 func (k FaultKind) String() string {
@@ -38,6 +40,10 @@ func (k FaultKind) String() string {
 		return "unpause"
 	case FRestart:
 		return "restart"
+	case FSlow:
+		return "slow"
+	case FUnslow:
+		return "unslow"
 	}
 	return fmt.Sprintf("fault(%d)", uint8(k))
 }
@@ -50,6 +56,8 @@ type Fault struct {
 	Node  int           `json:"node,omitempty"`
 	Shape string        `json:"shape,omitempty"` // FPartition: halves, bridge or isolate
 	Cut   [][2]int      `json:"cut,omitempty"`   // FPartition: links (node pairs) to cut
+	Links [][2]int      `json:"links,omitempty"` // FSlow: links to slow
+	For   time.Duration `json:"-"`               // FPause: how long, for the schedule's log
 }
 
 func (f Fault) String() string {
@@ -59,6 +67,14 @@ func (f Fault) String() string {
 		return fmt.Sprintf("%v partition (%s, %d links cut)", at, f.Shape, len(f.Cut))
 	case FHeal:
 		return fmt.Sprintf("%v heal", at)
+	case FSlow:
+		return fmt.Sprintf("%v slow (%s, %d links)", at, f.Shape, len(f.Links))
+	case FUnslow:
+		return fmt.Sprintf("%v unslow", at)
+	case FPause:
+		if f.For > 0 {
+			return fmt.Sprintf("%v pause node %d for %v", at, f.Node, f.For.Round(time.Millisecond))
+		}
 	}
 	return fmt.Sprintf("%v %s node %d", at, f.Kind, f.Node)
 }
@@ -66,7 +82,7 @@ func (f Fault) String() string {
 // primary reports whether f starts a fault (rather than ending one); the
 // fault count of a run counts these.
 func (f Fault) primary() bool {
-	return f.Kind == FPartition || f.Kind == FKill || f.Kind == FPause || f.Kind == FRestart
+	return f.Kind == FPartition || f.Kind == FKill || f.Kind == FPause || f.Kind == FRestart || f.Kind == FSlow
 }
 
 // Scenarios lists the scenarios of the docker backend, in a stable order.
@@ -151,15 +167,25 @@ type interval struct{ from, to time.Duration }
 
 func (a interval) overlaps(b interval) bool { return a.from < b.to && b.from < a.to }
 
+// Pauses of the random schedule last from pauseMin to pauseMax (at most
+// Config.PauseFor): most outlast meshd's dead-after time (8 heartbeats of
+// 1 s), so the others declare the frozen node dead and, under placement,
+// move its partitions, while it still holds its sockets and its state.
+const (
+	pauseMin = 5 * time.Second
+	pauseMax = 20 * time.Second
+)
+
 // random draws cfg.Faults faults at random times: partitions (halves, a
 // bridge node between two sides, or one node isolated) lasting 4-15 s, one
-// at a time; kills with the node down 2-10 s; pauses of cfg.PauseFor; and
+// at a time; slow links (one node's, or some at random) for 3-30 s, one
+// set at a time; kills with the node down 2-10 s; pauses of 5-20 s; and
 // restarts. A node has at most one fault at a time, at least two nodes are
 // running at any moment, and everything has ended by the end of the run.
 func (p *plan) random(cfg *Config, rng *rand.Rand) {
 	n, d := cfg.Nodes, cfg.Duration
 	busy := make([][]interval, n) // per node
-	var parts []interval
+	var parts, slows []interval
 	free := func(iv interval, list []interval) bool {
 		for _, b := range list {
 			if b.overlaps(iv) {
@@ -186,11 +212,13 @@ func (p *plan) random(cfg *Config, rng *rand.Rand) {
 	for placed, attempts := 0, 0; placed < cfg.Faults && attempts < 100*cfg.Faults; attempts++ {
 		var kind FaultKind
 		switch r := rng.IntN(100); {
-		case r < 35:
+		case r < 30:
 			kind = FPartition
-		case r < 65:
+		case r < 45:
+			kind = FSlow
+		case r < 70:
 			kind = FKill
-		case r < 85:
+		case r < 88:
 			kind = FPause
 		default:
 			kind = FRestart
@@ -201,8 +229,10 @@ func (p *plan) random(cfg *Config, rng *rand.Rand) {
 			dur = span(4*time.Second, 15*time.Second)
 		case FKill:
 			dur = span(2*time.Second, 10*time.Second)
+		case FSlow:
+			dur = span(3*time.Second, 30*time.Second)
 		case FPause:
-			dur = cfg.PauseFor
+			dur = span(min(pauseMin, cfg.PauseFor), min(pauseMax, cfg.PauseFor))
 		case FRestart:
 			dur = restartDown
 		}
@@ -219,6 +249,16 @@ func (p *plan) random(cfg *Config, rng *rand.Rand) {
 			placed++
 			continue
 		}
+		if kind == FSlow {
+			if !free(iv, slows) {
+				continue
+			}
+			slows = append(slows, iv)
+			shape, links := drawSlow(n, rng)
+			p.add(Fault{At: at, Kind: FSlow, Shape: shape, Links: links}, Fault{At: at + dur, Kind: FUnslow})
+			placed++
+			continue
+		}
 		i := rng.IntN(n)
 		if !free(iv, busy[i]) || n-downOver(iv) <= 2 {
 			continue
@@ -228,12 +268,43 @@ func (p *plan) random(cfg *Config, rng *rand.Rand) {
 		case FKill:
 			p.add(Fault{At: at, Kind: FKill, Node: i}, Fault{At: at + dur, Kind: FStart, Node: i})
 		case FPause:
-			p.add(Fault{At: at, Kind: FPause, Node: i}, Fault{At: at + dur, Kind: FUnpause, Node: i})
+			p.add(Fault{At: at, Kind: FPause, Node: i, For: dur}, Fault{At: at + dur, Kind: FUnpause, Node: i})
 		case FRestart:
 			p.add(Fault{At: at, Kind: FRestart, Node: i})
 		}
 		placed++
 	}
+}
+
+// drawSlow picks the links a slow fault slows: every link of one node (a
+// node on a bad line), or each link with probability 1/3 (at least one).
+func drawSlow(n int, rng *rand.Rand) (string, [][2]int) {
+	if n < 2 {
+		return "none", nil
+	}
+	if rng.IntN(2) == 0 {
+		i := rng.IntN(n)
+		var others []int
+		for j := range n {
+			if j != i {
+				others = append(others, j)
+			}
+		}
+		return "node", cutBetween([]int{i}, others)
+	}
+	var out [][2]int
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			if rng.IntN(3) == 0 {
+				out = append(out, [2]int{i, j})
+			}
+		}
+	}
+	if len(out) == 0 {
+		i := rng.IntN(n - 1)
+		out = append(out, [2]int{i, i + 1})
+	}
+	return "links", out
 }
 
 // drawShape picks a partition shape and the links it cuts.
