@@ -31,12 +31,13 @@ type gater struct {
 	allow   map[peer.ID]bool // nil: everyone may connect
 	blocked map[peer.ID]time.Time
 	refused atomic.Uint64
+	now     func() time.Time // Config.Now
 }
 
 var _ connmgr.ConnectionGater = (*gater)(nil)
 
-func newGater(allow []peer.ID) *gater {
-	g := &gater{blocked: make(map[peer.ID]time.Time)}
+func newGater(allow []peer.ID, now func() time.Time) *gater {
+	g := &gater{blocked: make(map[peer.ID]time.Time), now: now}
 	g.setAllowlist(allow)
 	return g
 }
@@ -69,7 +70,7 @@ func (g *gater) block(id peer.ID, until time.Time) {
 }
 
 func (g *gater) blockedCount() int {
-	now := time.Now()
+	now := g.now()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	count := 0
@@ -88,7 +89,7 @@ func (g *gater) allowed(id peer.ID) bool {
 	ok := g.allow == nil || g.allow[id]
 	g.mu.RUnlock()
 	if isBlocked {
-		if time.Now().Before(until) {
+		if g.now().Before(until) {
 			ok = false
 		} else {
 			g.mu.Lock()

@@ -210,7 +210,7 @@ func (n *Node) checkDelta(key uint32, data []byte) (*received, error) {
 // logInvalid logs refused input at most once a second, so a flood of bad
 // messages cannot flood the log too.
 func (n *Node) logInvalid(from peer.ID, err error) {
-	now := time.Now().Unix()
+	now := n.cfg.Now().Unix()
 	if last := n.stats.lastInvalidLog.Load(); last == now || !n.stats.lastInvalidLog.CompareAndSwap(last, now) {
 		return
 	}

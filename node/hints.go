@@ -101,7 +101,10 @@ func (n *Node) kvCall(ctx context.Context, id peer.ID, op byte, recs []kvRecord)
 		return 0, nil, err
 	}
 	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(kvTimeout))
+	// Stream reads do not watch ctx: its deadline (kvTimeout, or the
+	// caller's shorter one) must be the stream's too.
+	deadline, _ := ctx.Deadline()
+	_ = s.SetDeadline(deadline)
 	f, err := newFramer(s, n.syncConfig().MaxFrameBytes, n.cfg.CompressAbove)
 	if err != nil {
 		return 0, nil, err

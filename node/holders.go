@@ -53,12 +53,22 @@ func (n *Node) ask(ctx context.Context, id peer.ID, key []byte) holderAnswer {
 	return holderAnswer{state: s, answered: true}
 }
 
-// fetch reads key's state from a holder, trying one after another: nil,
-// nil when the holder has none, ErrUnavailable when no holder answered.
+// fetch reads key's state from the first holder to answer (all are asked
+// at once, within Config.HolderTimeout): nil, nil when it has none,
+// ErrUnavailable when none answered.
 func (n *Node) fetch(ctx context.Context, key []byte) (crdt.State, error) {
 	p := partitionOf(key, n.cfg.Partitions)
-	for _, id := range n.otherHolders(p) {
-		if a := n.ask(ctx, id, key); a.answered {
+	hs := n.otherHolders(p)
+	answers := make(chan holderAnswer, len(hs))
+	var wg gosync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // runs first: the slower holders are cut off
+	for _, id := range hs {
+		wg.Go(func() { answers <- n.ask(ctx, id, key) })
+	}
+	for range hs {
+		if a := <-answers; a.answered {
 			return a.state, nil
 		}
 	}

@@ -202,7 +202,7 @@ func (n *Node) reconnectLoop() {
 }
 
 func (n *Node) connect0() {
-	now := time.Now()
+	now := n.cfg.Now()
 	for _, info := range n.members.due(now, n.host.Network()) {
 		go n.connect(info)
 	}

@@ -89,7 +89,9 @@ func (m *members) join(id peer.ID, roots []merkle.Hash, now time.Time) {
 		mb = &member{}
 		m.live[id] = mb
 	}
-	mb.lastSeen, mb.suspect, mb.roots = now, false, roots
+	// A copy: heartbeats update roots in place, and the caller keeps
+	// its hello.
+	mb.lastSeen, mb.suspect, mb.roots = now, false, slices.Clone(roots)
 }
 
 // heard records a heartbeat. It reports whether the member is new or its

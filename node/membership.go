@@ -150,7 +150,7 @@ func (n *Node) startMembership() error {
 		return fmt.Errorf("node: subscribe %s: %w", name, err)
 	}
 	n.membersT = t
-	n.incarnation = uint64(time.Now().UnixNano())
+	n.incarnation = uint64(n.cfg.Now().UnixNano())
 	n.wg.Add(2)
 	go n.receiveHeartbeats(sub)
 	go n.membershipLoop()
@@ -376,7 +376,7 @@ func (n *Node) dropHandedOver() {
 	}
 	var dropped []uint32
 	ask := map[peer.ID]bool{}
-	_ = n.do(n.ctx, func(tx *txn) error {
+	err := n.do(n.ctx, func(tx *txn) error {
 		var drop []uint32
 		for p, t := range n.trees {
 			if pl.held[p] || t.Len() == 0 {
@@ -410,6 +410,9 @@ func (n *Node) dropHandedOver() {
 		}
 		return err
 	})
+	if err != nil {
+		return // closing: the step may still be running on the loop
+	}
 	for _, p := range dropped {
 		n.log.Info("partition handed over and dropped", "partition", p)
 	}

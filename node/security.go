@@ -37,7 +37,7 @@ func newSecurity(cfg *Config) (*security, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &security{gate: newGater(allow)}
+	s := &security{gate: newGater(allow, cfg.Now)}
 	s.offenders.init()
 	s.syncs.init(cfg.MaxSyncSessionsPerPeer)
 	return s, nil

@@ -143,7 +143,7 @@ func (n *Node) noteInvalid(from peer.ID) {
 	if limit < 0 || from == "" || from == n.host.ID() {
 		return
 	}
-	now := time.Now()
+	now := n.cfg.Now()
 	if !n.sec.offenders.note(from, now, limit) {
 		return
 	}

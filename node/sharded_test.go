@@ -100,6 +100,12 @@ func TestShardedPlacementHoldsExactlyR(t *testing.T) {
 }
 
 func TestShardedMembershipChangesLoseNothing(t *testing.T) {
+	if raceDetector {
+		// Fifteen nodes with 1.5 s failure detection: under the race
+		// detector on a small machine heartbeats arrive late enough to
+		// declare live members dead. The plain suite runs it.
+		t.Skip("membership timing too tight under the race detector")
+	}
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))

@@ -2,8 +2,8 @@ package simulations
 
 import (
 	"context"
-	"errors"
 	"encoding/hex"
+	"errors"
 	gosync "sync"
 
 	"github.com/gossipmesh/gossipmesh/crdt"

@@ -180,7 +180,7 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, node.ErrWrongKind):
 		return http.StatusConflict
-	case errors.Is(err, node.ErrClosed), errors.Is(err, node.ErrStore):
+	case errors.Is(err, node.ErrClosed), errors.Is(err, node.ErrStore), errors.Is(err, node.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

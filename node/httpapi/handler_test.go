@@ -156,6 +156,8 @@ func TestStatusCodes(t *testing.T) {
 	e.want(e.do("GET", "/v1/status", nil), 503)
 	e.fake.Err = node.ErrClosed
 	e.want(e.do("GET", "/v1/kv/a", nil), 503)
+	e.fake.Err = fmt.Errorf("%w for partition 3", node.ErrUnavailable)
+	e.want(e.do("DELETE", "/v1/set/s?member=m", nil), 503)
 	e.fake.Err = fmt.Errorf("something else")
 	e.want(e.do("GET", "/v1/kv/a", nil), 500)
 }
