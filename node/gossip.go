@@ -259,10 +259,9 @@ func (n *Node) applyRemote(tx *txn, r *received) error {
 	return nil
 }
 
-func (n *Node) enqueuePublish(c *change) {
-	rec := appendDeltaRecord(nil, deltaRecord{key: c.key, stamp: c.stamp, state: crdt.Encode(c.delta)})
+func (n *Node) enqueuePublish(o outgoing) {
 	select {
-	case n.publish <- outgoing{part: c.part, record: rec}:
+	case n.publish <- o:
 	default:
 		// Gossip is best effort; anti-entropy repairs what is dropped here.
 		n.stats.deltasDropped.Add(1)

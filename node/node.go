@@ -273,9 +273,10 @@ func (n *Node) drainClosed() {
 // syncWait is a written batch on its way to its callers. Batches reach the
 // syncer in commit order and leave it in that order.
 type syncWait struct {
-	tx   *txn
-	reqs []*request
-	errs []error
+	tx     *txn
+	deltas []outgoing // encoded on the loop, while the fsync runs
+	reqs   []*request
+	errs   []error
 }
 
 // runBatch applies a batch's requests, writes the batch, updates the trees
@@ -301,7 +302,7 @@ func (n *Node) runBatch(batch []*request) {
 		return
 	}
 	n.updateTrees(tx)
-	n.syncq <- syncWait{tx: tx, reqs: batch, errs: errs}
+	n.syncq <- syncWait{tx: tx, deltas: n.encodeDeltas(tx), reqs: batch, errs: errs}
 }
 
 func ack(batch []*request, errs []error) {
@@ -341,7 +342,7 @@ func (n *Node) syncer() {
 					}
 				}
 			} else {
-				n.release(w.tx)
+				n.release(w)
 			}
 			ack(w.reqs, w.errs)
 		}
@@ -376,20 +377,32 @@ func (n *Node) updateTrees(tx *txn) {
 	}
 }
 
+// encodeDeltas encodes the deltas a batch will gossip. Event loop only.
+func (n *Node) encodeDeltas(tx *txn) []outgoing {
+	if n.cfg.DisableGossip {
+		return nil
+	}
+	var out []outgoing
+	for _, c := range tx.order {
+		if !c.own && !c.hint && !c.quiet && c.delta != nil {
+			out = append(out, outgoing{part: c.part, record: appendDeltaRecord(nil, deltaRecord{key: c.key, stamp: c.stamp, state: crdt.Encode(c.delta)})})
+		}
+	}
+	return out
+}
+
 // release lets a durable batch leave the node: its deltas are published
 // and watchers told. Nothing of a batch is sent before this.
-func (n *Node) release(tx *txn) {
-	for _, c := range tx.order {
+func (n *Node) release(w syncWait) {
+	for _, o := range w.deltas {
+		n.enqueuePublish(o)
+	}
+	for _, c := range w.tx.order {
 		if c.own || c.quiet {
 			continue
 		}
-		if !c.hint {
-			if c.remote {
-				n.stats.keysMerged.Add(1)
-			}
-			if c.delta != nil && !n.cfg.DisableGossip {
-				n.enqueuePublish(c)
-			}
+		if c.remote && !c.hint {
+			n.stats.keysMerged.Add(1)
 		}
 		n.watch.notify(c)
 	}
