@@ -26,6 +26,22 @@ func keyHeldBy(n *Node, prefix string, held bool) []byte {
 	}
 }
 
+// restartable returns configs that start the same node again: the same
+// identity on the same store.
+func restartable(t testing.TB, edit func(*Config)) func() Config {
+	store := dssync.MutexWrap(ds.NewMapDatastore())
+	identity, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() Config {
+		c := testConfig()
+		edit(&c)
+		c.Datastore, c.Identity = store, identity
+		return c
+	}
+}
+
 // Issue 20, mechanism B: at a node that does not hold a key, operations in
 // flight together must each build on the ones before, even while earlier
 // hints are handed off to the holder and dropped here. Every acknowledged
@@ -110,17 +126,7 @@ func TestGainedPartitionKeepsOwnEarlierIncrements(t *testing.T) {
 	t.Logf("seed %d", seed)
 	ctx := context.Background()
 	edit := shardedConfig(1, 8)
-	store := dssync.MutexWrap(ds.NewMapDatastore())
-	identity, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	holderConfig := func() Config {
-		c := testConfig()
-		edit(&c)
-		c.Datastore, c.Identity = store, identity
-		return c
-	}
+	holderConfig := restartable(t, edit)
 	holder := startNode(t, holderConfig())
 	other := startNodes(t, 1, edit)[0]
 	link(t, holder, other)
@@ -191,17 +197,7 @@ func TestRemoveOnFreshlyGainedPartitionWaitsForHistory(t *testing.T) {
 		shardedConfig(1, 8)(c)
 		c.DeadAfter = 3 * time.Second // the refusal window the test acts in
 	}
-	store := dssync.MutexWrap(ds.NewMapDatastore())
-	identity, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	holderConfig := func() Config {
-		c := testConfig()
-		edit(&c)
-		c.Datastore, c.Identity = store, identity
-		return c
-	}
+	holderConfig := restartable(t, edit)
 	holder := startNode(t, holderConfig())
 	other := startNodes(t, 1, edit)[0]
 	link(t, holder, other)

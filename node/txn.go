@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/gossipmesh/gossipmesh/crdt"
+	ds "github.com/ipfs/go-datastore"
 )
 
 // txn collects the writes of one event-loop batch. All of them reach the
@@ -98,36 +99,31 @@ func (tx *txn) dropHint(key []byte) {
 
 // getHint returns the hint state of key as of this batch, or nil.
 func (tx *txn) getHint(key []byte) (crdt.State, error) {
-	if c, ok := tx.staged["h\x00"+string(key)]; ok {
-		if c.drop {
-			return nil, nil
-		}
-		return c.state, nil
-	}
-	b, err := loadRaw(tx.ctx, tx.n.store, hintKey(key))
-	if err != nil || b == nil {
-		return nil, err
-	}
-	s, err := crdt.Decode(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: stored hint of %q: %v", ErrStore, key, err)
-	}
-	return s, nil
+	return tx.getSide("h\x00", key, hintKey(key), "hint")
 }
 
 // getOwn returns this node's durable record of its own contributions to
 // key (see ownPrefix), or nil.
 func (tx *txn) getOwn(key []byte) (crdt.State, error) {
-	if c, ok := tx.staged["o\x00"+string(key)]; ok {
+	return tx.getSide("o\x00", key, ownKey(key), "own record")
+}
+
+// getSide returns a state kept beside key's own (its hint, its own record)
+// as of this batch, or nil: staged under tag+key, stored under dk.
+func (tx *txn) getSide(tag string, key []byte, dk ds.Key, what string) (crdt.State, error) {
+	if c, ok := tx.staged[tag+string(key)]; ok {
+		if c.drop {
+			return nil, nil
+		}
 		return c.state, nil
 	}
-	b, err := loadRaw(tx.ctx, tx.n.store, ownKey(key))
+	b, err := loadRaw(tx.ctx, tx.n.store, dk)
 	if err != nil || b == nil {
 		return nil, err
 	}
 	s, err := crdt.Decode(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: stored own record of %q: %v", ErrStore, key, err)
+		return nil, fmt.Errorf("%w: stored %s of %q: %v", ErrStore, what, key, err)
 	}
 	return s, nil
 }
