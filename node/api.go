@@ -232,10 +232,7 @@ func (n *Node) ExportStates(ctx context.Context) iter.Seq2[StateRecord, error] {
 func (n *Node) MergeStates(ctx context.Context, recs []StateRecord) error {
 	decoded := make([]crdt.State, len(recs))
 	for i, r := range recs {
-		if err := n.checkKey(r.Key); err != nil {
-			return err
-		}
-		s, err := crdt.Decode(r.State)
+		s, err := n.checkRecord(r.Key, r.State)
 		if err != nil {
 			return fmt.Errorf("node: state of %q: %w", r.Key, err)
 		}

@@ -198,7 +198,7 @@ func (n *Node) checkDelta(key uint32, data []byte) (*received, error) {
 			return nil, fmt.Errorf("%w: delta stamped %v ahead", crdt.ErrClockDrift,
 				time.Duration(rec.stamp.Wall-n.cfg.Now().UnixNano()))
 		}
-		st, err := crdt.Decode(rec.state)
+		st, err := n.checkRecord(rec.key, rec.state)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadEnvelope, err)
 		}

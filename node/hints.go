@@ -201,25 +201,6 @@ func (n *Node) serveKV(req []byte) (byte, []byte) {
 	return kvInvalid, nil
 }
 
-// checkRecord validates a key state received from a peer.
-func (n *Node) checkRecord(key, state []byte) (crdt.State, error) {
-	if err := n.checkKey(key); err != nil {
-		return nil, err
-	}
-	if len(state) > n.cfg.MaxValueBytes+1024 {
-		return nil, fmt.Errorf("%w: state of %d bytes", ErrValueTooLarge, len(state))
-	}
-	s, err := crdt.Decode(state)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadFrame, err)
-	}
-	if lww, ok := s.(*crdt.LWW); ok && n.cfg.MaxClockDrift > 0 &&
-		lww.Timestamp().Wall > n.cfg.Now().Add(n.cfg.MaxClockDrift).UnixNano() {
-		return nil, fmt.Errorf("%w: state of %q", crdt.ErrClockDrift, key)
-	}
-	return s, nil
-}
-
 // mergeKinds merges b into a (either may be nil) by the same rule as
 // txn.mergeRemote: within a kind CRDT merge, across kinds the higher wins.
 func mergeKinds(a, b crdt.State) crdt.State {

@@ -70,6 +70,7 @@ func TestInvalidGossipIsDroppedAndTheSenderBlocked(t *testing.T) {
 	}{
 		{"oversized value", env(stamp, bytes.Repeat([]byte("x"), 4000)), ErrBadEnvelope},
 		{"far-future timestamp", env(far, crdt.Encode(farState)), crdt.ErrClockDrift},
+		{"far-future register in an envelope stamped now", env(stamp, crdt.Encode(farState)), crdt.ErrClockDrift},
 		{"malformed state", env(stamp, []byte{0xff, 1, 2, 3}), ErrBadEnvelope},
 		{"another mesh", appendEnvelope(nil, envelope{mesh: meshID("x", 16, 0), part: p, records: []deltaRecord{{key: key, stamp: stamp, state: crdt.Encode(farState)}}}), ErrMeshMismatch},
 	}

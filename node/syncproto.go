@@ -381,7 +381,7 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 			if out, err = sess.Step(msg); err != nil {
 				return err
 			}
-			return n.mergeRecords(tx, out.Store)
+			return n.mergeRecords(tx, id, out.Store)
 		})
 		if err != nil {
 			n.stats.deltasInvalid.Add(1)
@@ -403,21 +403,22 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 }
 
 // mergeRecords validates and merges the remote states a session produced.
-// One bad record aborts the session; nothing of it is merged.
-func (n *Node) mergeRecords(tx *txn, recs []antientropy.Record) error {
-	states := make([]crdt.State, len(recs))
-	for i, r := range recs {
-		if partitionOf(r.Key, n.cfg.Partitions) != r.Partition {
-			return fmt.Errorf("%w: key %q is not in partition %d", ErrBadFrame, r.Key, r.Partition)
-		}
+// An invalid record is refused on its own and counted against the peer
+// (enough of them block it); the rest of the session goes on, so one bad
+// record cannot keep a node from catching up.
+func (n *Node) mergeRecords(tx *txn, from peer.ID, recs []antientropy.Record) error {
+	for _, r := range recs {
 		s, err := n.checkRecord(r.Key, r.State)
-		if err != nil {
-			return err
+		if err == nil && partitionOf(r.Key, n.cfg.Partitions) != r.Partition {
+			err = fmt.Errorf("%w: key %q is not in partition %d", ErrBadFrame, r.Key, r.Partition)
 		}
-		states[i] = s
-	}
-	for i, r := range recs {
-		if _, err := tx.mergeRemote(r.Key, states[i]); err != nil && !errors.Is(err, crdt.ErrKindMismatch) {
+		if err != nil {
+			n.stats.deltasInvalid.Add(1)
+			n.logInvalid(from, err)
+			n.noteInvalid(from)
+			continue
+		}
+		if _, err := tx.mergeRemote(r.Key, s); err != nil && !errors.Is(err, crdt.ErrKindMismatch) {
 			return err
 		}
 	}

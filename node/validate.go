@@ -1,0 +1,31 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/gossipmesh/gossipmesh/crdt"
+)
+
+// checkRecord is the one validation of a key state that comes from outside
+// the node, on every path it can arrive by: gossip deltas, anti-entropy
+// records, hinted handoff and holder answers, and restore from a backup. It
+// checks the key, the encoded size, the encoding and kind, and every
+// timestamp inside the state against Config.MaxClockDrift: a register
+// stamped in the far future would win over every honest write after it.
+func (n *Node) checkRecord(key, state []byte) (crdt.State, error) {
+	if err := n.checkKey(key); err != nil {
+		return nil, err
+	}
+	if len(state) > n.cfg.MaxValueBytes+1024 {
+		return nil, fmt.Errorf("%w: state of %d bytes", ErrValueTooLarge, len(state))
+	}
+	s, err := crdt.Decode(state)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadFrame, err)
+	}
+	if lww, ok := s.(*crdt.LWW); ok && n.cfg.MaxClockDrift > 0 &&
+		lww.Timestamp().Wall > n.cfg.Now().Add(n.cfg.MaxClockDrift).UnixNano() {
+		return nil, fmt.Errorf("%w: state of %q", crdt.ErrClockDrift, key)
+	}
+	return s, nil
+}
