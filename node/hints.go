@@ -170,6 +170,9 @@ func (n *Node) serveKV(req []byte) (byte, []byte) {
 		if b == nil {
 			return kvAbsent, nil
 		}
+		if n.durableBarrier(ctx) != nil {
+			return kvInvalid, nil
+		}
 		return kvOK, b
 	case kvHandoff:
 		states := make([]crdt.State, len(recs))
@@ -256,6 +259,9 @@ func (n *Node) handOff(ctx context.Context) error {
 	if err != nil || len(byPart) == 0 {
 		return err
 	}
+	if err := n.durableBarrier(ctx); err != nil {
+		return err
+	}
 	var errs []error
 	for p, recs := range byPart {
 		for batch := range slices.Chunk(recs, 256) {
@@ -317,6 +323,9 @@ func (n *Node) pushToHolders(ctx context.Context, key []byte, w int) error {
 	}
 	if w <= 0 {
 		return nil
+	}
+	if err := n.durableBarrier(ctx); err != nil {
+		return err
 	}
 	if state == nil {
 		return fmt.Errorf("%w: %q", ErrNotFound, key)

@@ -227,6 +227,15 @@ func (n *Node) do(ctx context.Context, apply func(tx *txn) error) error {
 	}
 }
 
+// durableBarrier returns once every batch committed before the call is
+// durable. A reader that sends what it read from the store outside the
+// event loop (a holder's answer, a handoff) calls it between the read and
+// the send, so nothing leaves before its fsync. The empty request is
+// released by the syncer in commit order, after every earlier batch.
+func (n *Node) durableBarrier(ctx context.Context) error {
+	return n.do(ctx, func(*txn) error { return nil })
+}
+
 // loop is the only goroutine that touches the clock and the Merkle trees. It
 // drains the request queue into batches, writes each batch to the store and
 // hands it to the syncer, then goes on with the next batch while the WAL
