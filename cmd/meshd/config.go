@@ -187,8 +187,23 @@ func readConfigFile(path string, s *settings) error {
 		sort.Strings(keys)
 		return usagef("config %s: unknown key %s", path, strings.Join(keys, ", "))
 	}
+	// TOML would take a bare integer as nanoseconds: sync-interval = 5
+	// once ran anti-entropy millions of times a second.
+	for _, key := range durationKeys {
+		if md.IsDefined(key) && md.Type(key) != "String" {
+			return usagef("config %s: %s needs a unit, as in %s = \"5s\"", path, key, key)
+		}
+	}
 	return nil
 }
+
+// durationKeys are the config keys of durations, written as strings with
+// a unit ("300ms", "5s").
+var durationKeys = []string{"sync-interval"}
+
+// minSyncInterval is the shortest anti-entropy interval meshd accepts: a
+// round is a session with a peer, and below this the rounds are overhead.
+const minSyncInterval = 100 * time.Millisecond
 
 func (s *settings) validate() error {
 	switch {
@@ -204,8 +219,8 @@ func (s *settings) validate() error {
 		return usagef("--data must not be empty (or use --memory)")
 	case s.LogFormat != "text" && s.LogFormat != "json":
 		return usagef("--log-format must be text or json, got %q", s.LogFormat)
-	case s.SyncInterval <= 0:
-		return usagef("--sync-interval must be positive")
+	case s.SyncInterval < minSyncInterval:
+		return usagef("--sync-interval must be at least %v, got %v", minSyncInterval, s.SyncInterval)
 	case s.MaxValueBytes <= 0:
 		return usagef("--max-value-bytes must be positive")
 	}

@@ -85,6 +85,8 @@ func TestBadConfig(t *testing.T) {
 		"replication":   {args: []string{"--replication", "-1"}, want: "--replication"},
 		"bad pin":       {args: []string{"--pin", "x"}, want: "partition must be"},
 		"file bad list": {file: "listen = [\"nope\"]\n", want: "--listen"},
+		"bare duration": {file: "sync-interval = 5\n", want: `sync-interval needs a unit`},
+		"tiny interval": {args: []string{"--sync-interval", "1ns"}, want: "--sync-interval must be at least 100ms"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args
