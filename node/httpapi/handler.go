@@ -86,6 +86,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 		if !s.authorized(w, r) {
 			return
 		}
+		r = withKey(r)
 		h, pattern := mux.Handler(r)
 		if pattern == "" {
 			// The mux's own 404 and 405 answer in plain text; keep its
@@ -98,8 +99,26 @@ func NewHandler(b Backend, opts Options) http.Handler {
 		} else if s.opts.MaxRestoreBytes > 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRestoreBytes)
 		}
-		mux.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
+}
+
+// keyRoutes are the path prefixes followed by a key.
+var keyRoutes = []string{"/v1/kv/", "/v1/mv/", "/v1/counter/", "/v1/set/"}
+
+// withKey routes a request for a key on a stand-in path and sets the key
+// itself, exactly as sent: the mux would clean "a//b" or "a/../b" and
+// answer a redirect, storing nothing, for a key that is perfectly valid.
+func withKey(r *http.Request) *http.Request {
+	for _, prefix := range keyRoutes {
+		if key, ok := strings.CutPrefix(r.URL.Path, prefix); ok {
+			routed := r.Clone(r.Context())
+			routed.URL.Path, routed.URL.RawPath = prefix+"key", ""
+			routed.SetPathValue("key", key)
+			return routed
+		}
+	}
+	return r
 }
 
 // authorized enforces Options.Token: 401 when no bearer token is sent, 403

@@ -121,6 +121,23 @@ func TestKVKeysWithSlashesAndEscapes(t *testing.T) {
 	}
 }
 
+// Keys the mux would clean (double slashes, dot segments) are stored as
+// given, not redirected with nothing stored.
+func TestKVKeysTheMuxWouldClean(t *testing.T) {
+	e := newEnv(t, httpapi.Options{})
+	for _, key := range []string{"dir//file", "a/../b", "./x", "trailing/", "/lead"} {
+		e.want(e.do("PUT", "/v1/kv/"+key, []byte("v:"+key)), 204)
+		if v, err := e.fake.Get(t.Context(), []byte(key)); err != nil || string(v) != "v:"+key {
+			t.Fatalf("key %q: %q, %v", key, v, err)
+		}
+		r := e.want(e.do("GET", "/v1/kv/"+key+"?raw=1", nil), 200)
+		if string(r.body) != "v:"+key {
+			t.Fatalf("GET %q: %q", key, r.body)
+		}
+	}
+	e.want(e.do("POST", "/v1/counter/c//1", []byte(`{"delta":2}`)), 200)
+}
+
 func TestBinaryValue(t *testing.T) {
 	e := newEnv(t, httpapi.Options{})
 	val := []byte{0xff, 0x00, 0xfe}
