@@ -180,7 +180,14 @@ func (n *Node) Connect(ctx context.Context, addr multiaddr.Multiaddr) error {
 func (n *Node) connect(info peer.AddrInfo) {
 	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 	defer cancel()
-	if err := n.host.Connect(ctx, info); err != nil {
+	err := n.host.Connect(ctx, info)
+	switch {
+	case err == nil || n.ctx.Err() != nil:
+	case n.members.firstFailure(info.ID):
+		// Once per outage: a dead port, a wrong swarm key or an
+		// unresolvable name would otherwise leave peers empty in silence.
+		n.log.Warn("cannot reach known peer; retrying with backoff", "peer", info.ID, "addrs", info.Addrs, "err", err)
+	default:
 		n.log.Debug("connect failed", "peer", info.ID, "err", err)
 	}
 }
@@ -204,7 +211,11 @@ func (n *Node) reconnectLoop() {
 func (n *Node) connect0() {
 	now := n.cfg.Now()
 	for _, info := range n.members.due(now, n.host.Network()) {
-		go n.connect(info)
+		n.wg.Add(1) // safe: the calling loop holds the group open
+		go func() {
+			defer n.wg.Done()
+			n.connect(info)
+		}()
 	}
 }
 

@@ -38,6 +38,7 @@ type redial struct {
 	info    peer.AddrInfo
 	backoff time.Duration
 	next    time.Time
+	warned  bool // a failure to reach it was logged since it was last connected
 }
 
 func (m *members) init() {
@@ -67,7 +68,7 @@ func (m *members) due(now time.Time, net network.Network) []peer.AddrInfo {
 			continue
 		}
 		if net.Connectedness(id) == network.Connected {
-			r.backoff = time.Second
+			r.backoff, r.warned = time.Second, false
 			continue
 		}
 		if now.Before(r.next) {
@@ -78,6 +79,19 @@ func (m *members) due(now time.Time, net network.Network) []peer.AddrInfo {
 		r.backoff = min(2*r.backoff, maxRedialBackoff)
 	}
 	return out
+}
+
+// firstFailure reports whether a failure to reach known peer id is the
+// first since it was last connected, and notes that it was reported.
+func (m *members) firstFailure(id peer.ID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.known[id]
+	if !ok || r.warned {
+		return false
+	}
+	r.warned = true
+	return true
 }
 
 // join records a member that passed the handshake, with its roots.
