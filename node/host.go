@@ -193,7 +193,7 @@ func (n *Node) connect(info peer.AddrInfo) {
 }
 
 // reconnectLoop redials known peers that dropped, backing off exponentially
-// per peer from 1 s to 1 min.
+// per peer from 1 s to maxRedialBackoff (15 s).
 func (n *Node) reconnectLoop() {
 	defer n.wg.Done()
 	tick := time.NewTicker(time.Second)
