@@ -139,3 +139,41 @@ func TestCrashBeforeFsyncDoesNotAbsorbLaterWrites(t *testing.T) {
 		})
 	}
 }
+
+// failingSyncStore fails every Sync while fail is set.
+type failingSyncStore struct {
+	ds.Batching
+	fail atomic.Bool
+}
+
+func (s *failingSyncStore) Sync(ctx context.Context, prefix ds.Key) error {
+	if s.fail.Load() {
+		return errors.New("disk gone")
+	}
+	return s.Batching.Sync(ctx, prefix)
+}
+
+// After a failed fsync nothing is released, not even by a durability
+// barrier with no writes of its own, until a sync succeeds again.
+func TestFailedSyncReleasesNothingUntilASyncSucceeds(t *testing.T) {
+	ctx := context.Background()
+	store := &failingSyncStore{Batching: openCrashablePebble(t, vfs.NewCrashableMem())}
+	t.Cleanup(func() { store.Batching.Close() })
+	cfg := testConfig()
+	cfg.Memory, cfg.Datastore = false, store
+	n := startNode(t, cfg)
+	store.fail.Store(true)
+	if err := n.Put(ctx, []byte("k1"), []byte("v")); !errors.Is(err, ErrStore) {
+		t.Fatalf("put with a failing fsync: %v, want ErrStore", err)
+	}
+	if err := n.durableBarrier(ctx); !errors.Is(err, ErrStore) {
+		t.Fatalf("barrier after a failed fsync: %v, want ErrStore", err)
+	}
+	store.fail.Store(false)
+	if err := n.durableBarrier(ctx); err != nil {
+		t.Fatalf("barrier once the disk is back: %v", err)
+	}
+	if err := n.Put(ctx, []byte("k2"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -328,6 +328,7 @@ func ack(batch []*request, errs []error) {
 // crash), and pass straight through when nothing waiting needs one.
 func (n *Node) syncer() {
 	defer n.wg.Done()
+	unsynced := false // the last sync failed
 	for w := range n.syncq {
 		waits := []syncWait{w}
 	more:
@@ -342,9 +343,13 @@ func (n *Node) syncer() {
 				break more
 			}
 		}
-		err := n.syncIfNeeded(waits)
+		err := n.syncIfNeeded(waits, unsynced)
+		// After a failed sync, earlier writes may still be readable but
+		// not durable: nothing waiting now is released (a durability
+		// barrier among them included), and the next group syncs first.
+		unsynced = err != nil
 		for _, w := range waits {
-			if err != nil && w.tx.durable {
+			if err != nil {
 				for i := range w.errs {
 					if w.errs[i] == nil {
 						w.errs[i] = err
@@ -359,9 +364,9 @@ func (n *Node) syncer() {
 }
 
 // syncIfNeeded syncs the store if any of waits holds a write that must be
-// durable before it leaves the node.
-func (n *Node) syncIfNeeded(waits []syncWait) error {
-	if !slices.ContainsFunc(waits, func(w syncWait) bool { return w.tx.durable }) {
+// durable before it leaves the node, or if the last sync failed.
+func (n *Node) syncIfNeeded(waits []syncWait, unsynced bool) error {
+	if !unsynced && !slices.ContainsFunc(waits, func(w syncWait) bool { return w.tx.durable }) {
 		return nil
 	}
 	if err := n.store.Sync(n.ctx, ds.NewKey(statePrefix)); err != nil {
