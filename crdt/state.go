@@ -122,10 +122,13 @@ func DigestOfState(s State) Digest {
 // nanoseconds) and grace. drop reports that the key can be deleted from the
 // store altogether; out is the state to keep otherwise (today always s).
 //
-// The caller must guarantee that every replica has seen the state before
-// it is collected: the design requires a replica that has not synced for
-// longer than grace to resync before it serves or gossips, which is what
-// makes dropping safe (no resurrection).
+// The caller must make sure every replica has seen the state before it is
+// collected. The node does so with package node/retention: it runs Collect
+// on register tombstones from an index ordered by time, drops a state that
+// is already collectable when it arrives from a slower replica, and a
+// replica that has not reconciled a partition for longer than grace
+// quarantines its old register states until a fresh holder confirms them
+// (no resurrection).
 //
 // Per kind:
 //   - LWW: a tombstone whose Wall is more than grace before now is dropped.
@@ -136,7 +139,10 @@ func DigestOfState(s State) Digest {
 //   - ORSet: a removed member leaves no tombstone (only causal context,
 //     compacted to a version vector), so nothing to collect.
 //
-// Any empty state (equal to New(kind)) is dropped: it carries no information.
+// Any empty state (equal to New(kind)) is also reported droppable: it
+// carries no information. The node only collects register tombstones
+// (see retention.Policy.Collectable), so replicas never disagree on an
+// empty state one of them wrote.
 func Collect(s State, now int64, grace time.Duration) (out State, drop bool) {
 	if grace < 0 {
 		grace = 0

@@ -39,6 +39,9 @@ func (n *Node) read(ctx context.Context, key []byte, kind crdt.Kind) (crdt.State
 	n.stats.gets.Add(1)
 	var s crdt.State
 	if n.holds(partitionOf(key, n.cfg.Partitions)) {
+		if n.quarantined(key) {
+			return nil, fmt.Errorf("%w: %q is older than the tombstone grace and waits for a fresh holder to confirm it", ErrUnavailable, key)
+		}
 		b, err := loadState(ctx, n.store, key)
 		if err != nil {
 			return nil, err
@@ -99,8 +102,8 @@ func (n *Node) Get(ctx context.Context, key []byte) ([]byte, error) {
 	return v, nil
 }
 
-// Delete removes a register's value, leaving a tombstone that is collected
-// after Config.TombstoneGrace.
+// Delete removes a register's value, leaving a tombstone that every node
+// collects once Config.TombstoneGrace has passed since the delete.
 func (n *Node) Delete(ctx context.Context, key []byte) error {
 	return n.mutate(ctx, localOp{key: key, kind: crdt.KindLWW, apply: func(s crdt.State, ts crdt.Timestamp) crdt.State {
 		return s.(*crdt.LWW).Delete(ts)
@@ -184,7 +187,7 @@ func (n *Node) Keys(ctx context.Context, prefix []byte) iter.Seq2[[]byte, error]
 	return func(yield func([]byte, error) bool) {
 		stop := fmt.Errorf("stop")
 		err := scanStates(ctx, n.store, func(key, state []byte) error {
-			if !bytes.HasPrefix(key, prefix) {
+			if !bytes.HasPrefix(key, prefix) || n.quarantined(key) {
 				return nil
 			}
 			if s, err := crdt.Decode(state); err == nil {
@@ -215,6 +218,9 @@ func (n *Node) ExportStates(ctx context.Context) iter.Seq2[StateRecord, error] {
 	return func(yield func(StateRecord, error) bool) {
 		stop := fmt.Errorf("stop")
 		err := scanStates(ctx, n.store, func(key, state []byte) error {
+			if n.quarantined(key) {
+				return nil // may have been deleted elsewhere: not restored anywhere
+			}
 			if !yield(StateRecord{Key: key, State: state}, nil) {
 				return stop
 			}

@@ -94,7 +94,14 @@ type Config struct {
 	// MaxClockDrift is how far in the future a remote timestamp may be before
 	// it is refused. Default 1 minute.
 	MaxClockDrift time.Duration
-	// TombstoneGrace is how long deletes are kept before being collected.
+	// TombstoneGrace is how long a register delete's tombstone is kept
+	// before the node collects it (a sweep every eighth of it, at most a
+	// minute apart; see CollectTombstones). It is also how long a node may
+	// go without a completed anti-entropy session for a partition: past
+	// it, the node's register states older than the grace are not served
+	// or sent until a fresh holder confirms them, and those no fresh holder
+	// has are dropped, so a collected delete never comes back. It must
+	// exceed the longest time a write takes to reach every replica.
 	// Default 7 days.
 	TombstoneGrace time.Duration
 

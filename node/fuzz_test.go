@@ -42,7 +42,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 }
 
 func FuzzDecodeHello(f *testing.F) {
-	f.Add(appendHello(nil, hello{mesh: meshID("m", 2, 3), partitions: 2, replication: 3, name: "m", roots: make([]merkle.Hash, 2)}))
+	f.Add(appendHello(nil, hello{mesh: meshID("m", 2, 3), partitions: 2, replication: 3, name: "m", roots: make([]merkle.Hash, 2), stores: []byte{3}, fresh: []byte{1}}))
 	f.Add([]byte{helloVersion, 1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := decodeHello(b)
@@ -52,7 +52,8 @@ func FuzzDecodeHello(f *testing.F) {
 			}
 			return
 		}
-		if len(h.name) > 256 || h.partitions > 1<<16 || h.replication < 0 {
+		if len(h.name) > 256 || h.partitions > 1<<16 || h.replication < 0 ||
+			len(h.stores) != bitmapLen(h.partitions) || len(h.fresh) != len(h.stores) {
 			t.Fatalf("limits not enforced: %+v", h)
 		}
 	})

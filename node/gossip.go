@@ -246,10 +246,18 @@ func (n *Node) receive(sub *pubsub.Subscription) {
 // applyRemote merges the deltas of one received message. It runs on the
 // event loop.
 func (n *Node) applyRemote(tx *txn, r *received) error {
+	now := n.cfg.Now().UnixNano()
 	for _, rec := range r.records {
-		if err := n.clock.Observe(rec.stamp, n.cfg.Now().UnixNano()); err != nil {
+		if err := n.clock.Observe(rec.stamp, now); err != nil {
 			n.stats.deltasInvalid.Add(1)
 			return err
+		}
+		if n.retain.Old(rec.state, now) {
+			// A register write older than the grace, replayed from a
+			// gossip cache or a slow path: it may have been deleted and
+			// collected since. Anti-entropy brings it if a holder has it.
+			n.stats.deltasDropped.Add(1)
+			continue
 		}
 		_, err := tx.mergeRemote(rec.key, rec.state)
 		if err != nil && !errors.Is(err, crdt.ErrKindMismatch) {

@@ -157,7 +157,7 @@ func (n *Node) serveKV(req []byte) (byte, []byte) {
 		if n.checkKey(key) != nil {
 			return kvInvalid, nil
 		}
-		if !n.holds(partitionOf(key, n.cfg.Partitions)) {
+		if !n.holds(partitionOf(key, n.cfg.Partitions)) || n.quarantined(key) {
 			return kvNotHolder, nil
 		}
 		b, err := loadState(ctx, n.store, key)

@@ -275,6 +275,7 @@ func (n *Node) replace() {
 	}
 	if prev != nil {
 		n.gained.set(gained, lost, n.cfg.Now())
+		n.quarantineRegained(gained)
 	}
 	for _, p := range gained {
 		n.subscribe(p)

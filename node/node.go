@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gossipmesh/gossipmesh/crdt"
+	"github.com/gossipmesh/gossipmesh/node/retention"
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 	ds "github.com/ipfs/go-datastore"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -47,6 +48,8 @@ type Node struct {
 	incarnation uint64
 	started     time.Time // by cfg.Now
 	gained      gainedPartitions
+	retain      retention.Policy
+	quar        quarantine
 
 	reqs    chan *request
 	syncq   chan syncWait
@@ -99,6 +102,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		syncSlots: make(chan struct{}, maxConcurrentSyncs),
 		publish:   make(chan outgoing, 4096),
 		closing:   make(chan struct{}),
+		retain:    retention.Policy{Grace: cfg.TombstoneGrace},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.members.init()
@@ -114,6 +118,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			n.shutdown()
 		}
 	}()
+	if n.quar.last, err = loadSessions(ctx, n.store, cfg.Partitions); err != nil {
+		return nil, err
+	}
+	if err := indexTombstones(ctx, n.store); err != nil {
+		return nil, err
+	}
 	if err := n.rebuildTrees(ctx); err != nil {
 		return nil, err
 	}
@@ -140,9 +150,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.startMembership(); err != nil {
 		return nil, err
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.loop()
 	go n.syncer()
+	go n.collectLoop()
 	n.startSync()
 	n.host.SetStreamHandler(kvProtocol, n.handleKV)
 	n.wg.Add(1)
@@ -387,6 +398,7 @@ func (n *Node) updateTrees(tx *txn) {
 			n.trees[c.part].Delete(c.key)
 		} else {
 			n.trees[c.part].Put(c.key, crdt.DigestOf(c.encoded))
+			n.quar.release(c.part, c.key) // written again or confirmed
 		}
 	}
 }
@@ -440,14 +452,31 @@ func (n *Node) rebuildTrees(ctx context.Context) error {
 	}
 	parts := make([][]item, n.cfg.Partitions)
 	count := 0
+	now := n.cfg.Now().UnixNano()
+	old := make(map[uint32]map[string]struct{}) // stale partitions' old states
+	for p, last := range n.quar.last {
+		if n.retain.Stale(last, now) {
+			old[uint32(p)] = make(map[string]struct{})
+		}
+	}
 	err := scanStates(ctx, n.store, func(key, state []byte) error {
 		p := partitionOf(key, n.cfg.Partitions)
+		if q, stale := old[p]; stale {
+			if s, err := decodeStored(key, state); err == nil && n.retain.Old(s, now) {
+				q[string(key)] = struct{}{}
+				return nil
+			}
+		}
 		parts[p] = append(parts[p], item{key, crdt.DigestOf(state)})
 		count++
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	for p, keys := range old {
+		n.quar.markStale(p, keys)
+		n.log.Warn("partition not reconciled within the tombstone grace: its old register states wait for a fresh holder", "partition", p, "quarantined", len(keys))
 	}
 	n.trees = make([]*merkle.Tree, n.cfg.Partitions)
 	for p := range parts {

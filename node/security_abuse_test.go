@@ -216,7 +216,7 @@ func TestPeerThatStallsHalfwayThroughASync(t *testing.T) {
 	w, _ := newFramer(s, 1<<20, 0)
 	defer w.close()
 	if err := w.write(appendHello(nil, hello{mesh: a.meshID, partitions: a.cfg.Partitions, replication: a.cfg.Replication, name: a.cfg.Mesh,
-		roots: make([]merkle.Hash, a.cfg.Partitions)})); err != nil {
+		roots: make([]merkle.Hash, a.cfg.Partitions), stores: make([]byte, bitmapLen(a.cfg.Partitions)), fresh: make([]byte, bitmapLen(a.cfg.Partitions))})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.read(); err != nil { // the node's hello: it is in the session

@@ -18,6 +18,7 @@ type counters struct {
 	syncSessions, syncFailures         atomic.Uint64
 	syncBytesSent, syncBytesReceived   atomic.Uint64
 	storeErrors, placementChanges      atomic.Uint64
+	tombstonesCollected                atomic.Uint64
 	lastInvalidLog                     atomic.Int64
 }
 
@@ -32,8 +33,11 @@ type Stats struct {
 	SyncFailures  uint64
 	KeysRepaired  uint64 // keys changed by a remote state (gossip or sync)
 	StoreErrors   uint64
-	BytesSent     map[string]uint64 // per libp2p protocol: gossip, anti-entropy, handoff, identify
-	BytesReceived map[string]uint64
+	// TombstonesCollected counts register tombstones deleted after their
+	// grace, by the sweep or on arrival from a slower peer's session.
+	TombstonesCollected uint64
+	BytesSent           map[string]uint64 // per libp2p protocol: gossip, anti-entropy, handoff, identify
+	BytesReceived       map[string]uint64
 }
 
 // Stats returns the node's counters.
@@ -45,8 +49,9 @@ func (n *Node) Stats() Stats {
 		DeltasInvalid: s.deltasInvalid.Load(), DeltasDropped: s.deltasDropped.Load(),
 		SyncSessions: s.syncSessions.Load(), SyncFailures: s.syncFailures.Load(),
 		KeysRepaired: s.keysMerged.Load(), StoreErrors: s.storeErrors.Load(),
-		BytesSent:     map[string]uint64{},
-		BytesReceived: map[string]uint64{},
+		TombstonesCollected: s.tombstonesCollected.Load(),
+		BytesSent:           map[string]uint64{},
+		BytesReceived:       map[string]uint64{},
 	}
 	if n.bandwidth != nil {
 		// Stream bytes by protocol as libp2p counted them: gossip

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/gossipmesh/gossipmesh/crdt"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 	dssync "github.com/ipfs/go-datastore/sync"
@@ -109,12 +110,21 @@ func loadRaw(ctx context.Context, store ds.Read, k ds.Key) ([]byte, error) {
 }
 
 // storeErr wraps a datastore error in ErrStore; ErrClosed (the node is
-// closing) is returned as is.
+// closing) and nil are returned as they are.
 func storeErr(err error) error {
-	if errors.Is(err, ErrClosed) {
+	if err == nil || errors.Is(err, ErrClosed) {
 		return err
 	}
 	return fmt.Errorf("%w: %v", ErrStore, err)
+}
+
+// decodeStored decodes the stored state of key.
+func decodeStored(key, b []byte) (crdt.State, error) {
+	s, err := crdt.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stored state of %q: %v", ErrStore, key, err)
+	}
+	return s, nil
 }
 
 // scanStates calls fn for every stored (key, encoded state), in key order.
@@ -122,8 +132,8 @@ func scanStates(ctx context.Context, store ds.Read, fn func(key, state []byte) e
 	return scanPrefix(ctx, store, statePrefix, fn)
 }
 
-// scanPrefix calls fn for every (user key, value) under a layout prefix.
-func scanPrefix(ctx context.Context, store ds.Read, prefix string, fn func(key, state []byte) error) error {
+// scanRaw calls fn for every (datastore key, value) under prefix.
+func scanRaw(ctx context.Context, store ds.Read, prefix string, fn func(k string, v []byte) error) error {
 	res, err := store.Query(ctx, dsq.Query{Prefix: prefix})
 	if err != nil {
 		return storeErr(err)
@@ -131,15 +141,22 @@ func scanPrefix(ctx context.Context, store ds.Read, prefix string, fn func(key, 
 	defer res.Close()
 	for r := range res.Next() {
 		if r.Error != nil {
-			return fmt.Errorf("%w: %v", ErrStore, r.Error)
+			return storeErr(r.Error)
 		}
-		key, err := userKey(r.Key, prefix)
-		if err != nil {
-			return err
-		}
-		if err := fn(key, r.Value); err != nil {
+		if err := fn(r.Key, r.Value); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// scanPrefix calls fn for every (user key, value) under a layout prefix.
+func scanPrefix(ctx context.Context, store ds.Read, prefix string, fn func(key, state []byte) error) error {
+	return scanRaw(ctx, store, prefix, func(k string, v []byte) error {
+		key, err := userKey(k, prefix)
+		if err != nil {
+			return err
+		}
+		return fn(key, v)
+	})
 }

@@ -19,8 +19,9 @@ import (
 // syncProtocol is the libp2p protocol of anti-entropy sessions.
 const syncProtocol = protocol.ID("/gossipmesh/sync/1.0.0")
 
-// helloVersion 2 adds the replication factor.
-const helloVersion = 2
+// helloVersion 2 adds the replication factor, 3 the stores and fresh
+// partition bitmaps.
+const helloVersion = 3
 
 // maxConcurrentSyncs bounds outgoing anti-entropy sessions.
 const maxConcurrentSyncs = 4
@@ -35,7 +36,18 @@ type hello struct {
 	replication int
 	name        string
 	roots       []merkle.Hash
+	// stores and fresh are bitmaps over partitions: those the sender
+	// stores, and those it can vouch for after a long absence of the
+	// receiver (see quarantine.go).
+	stores, fresh []byte
 }
+
+func bitmapLen(partitions int) int { return (partitions + 7) / 8 }
+
+func (h hello) storesPartition(p uint32) bool { return bitSet(h.stores, p) }
+func (h hello) freshFor(p uint32) bool        { return bitSet(h.fresh, p) }
+
+func bitSet(b []byte, p uint32) bool { return int(p/8) < len(b) && b[p/8]&(1<<(p%8)) != 0 }
 
 func appendHello(dst []byte, h hello) []byte {
 	dst = append(dst, helloVersion)
@@ -48,7 +60,8 @@ func appendHello(dst []byte, h hello) []byte {
 	for _, r := range h.roots {
 		dst = append(dst, r[:]...)
 	}
-	return dst
+	dst = append(dst, h.stores...)
+	return append(dst, h.fresh...)
 }
 
 func decodeHello(b []byte) (hello, error) {
@@ -77,7 +90,8 @@ func decodeHello(b []byte) (hello, error) {
 	h.name, b = string(b[:nameLen]), b[nameLen:]
 	count, k := binary.Uvarint(b)
 	var zero merkle.Hash
-	if k <= 0 || count > 1<<16 || count*uint64(len(zero)) != uint64(len(b)-k) {
+	bm := uint64(bitmapLen(h.partitions))
+	if k <= 0 || count > 1<<16 || count*uint64(len(zero))+2*bm != uint64(len(b)-k) {
 		return bad("roots")
 	}
 	b = b[k:]
@@ -85,6 +99,8 @@ func decodeHello(b []byte) (hello, error) {
 	for i := range h.roots {
 		copy(h.roots[i][:], b[i*len(zero):])
 	}
+	b = b[count*uint64(len(zero)):]
+	h.stores, h.fresh = b[:bm:bm], b[bm:]
 	return h, nil
 }
 
@@ -239,6 +255,10 @@ func (n *Node) SyncWith(ctx context.Context, id peer.ID) error {
 		endStream(s, err)
 		return err
 	}
+	if err := n.quarantineLapsed(ctx, n.cfg.Now().UnixNano()); err != nil {
+		s.Reset()
+		return err
+	}
 	var sess *antientropy.Session
 	var out antientropy.Output
 	err = n.do(ctx, func(*txn) error {
@@ -253,8 +273,29 @@ func (n *Node) SyncWith(ctx context.Context, id peer.ID) error {
 	if err := n.runSession(ctx, s, f, id, sess, out); err != nil {
 		return err
 	}
+	return n.sessionDone(ctx, id, theirs)
+}
+
+// sessionDone records a completed session: gained partitions the peer has
+// data for are pulled, and reconciled partitions get their session time.
+func (n *Node) sessionDone(ctx context.Context, id peer.ID, theirs hello) error {
 	n.gained.pulledFrom(theirs.roots)
-	return nil
+	now := n.cfg.Now().UnixNano()
+	return n.do(ctx, func(tx *txn) error { return tx.noteSession(id, theirs, now) })
+}
+
+// helloBitmaps returns the partitions this node stores and those it is
+// fresh for. Event loop only.
+func (n *Node) helloBitmaps(now int64) (stores, fresh []byte) {
+	stores = make([]byte, bitmapLen(n.cfg.Partitions))
+	fresh = make([]byte, len(stores))
+	for _, p := range n.storedPartitions() {
+		stores[p/8] |= 1 << (p % 8)
+		if n.fresh(p, now) {
+			fresh[p/8] |= 1 << (p % 8)
+		}
+	}
+	return stores, fresh
 }
 
 func (n *Node) handleSync(s network.Stream) {
@@ -276,16 +317,19 @@ func (n *Node) handleSync(s network.Stream) {
 		return
 	}
 	var sess *antientropy.Session
-	err = n.do(ctx, func(*txn) error {
-		var err error
-		sess, err = antientropy.Accept(n.syncConfig(), replica{n})
-		return err
-	})
+	err = n.quarantineLapsed(ctx, n.cfg.Now().UnixNano())
+	if err == nil {
+		err = n.do(ctx, func(*txn) error {
+			var err error
+			sess, err = antientropy.Accept(n.syncConfig(), replica{n})
+			return err
+		})
+	}
 	if err == nil {
 		err = n.runSession(ctx, s, f, id, sess, antientropy.Output{})
 	}
 	if err == nil {
-		n.gained.pulledFrom(theirs.roots)
+		err = n.sessionDone(ctx, id, theirs)
 	}
 	if err != nil {
 		s.Reset()
@@ -303,6 +347,7 @@ func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) (hello,
 	var ours hello
 	err := n.do(ctx, func(*txn) error {
 		ours = hello{mesh: n.meshID, partitions: n.cfg.Partitions, replication: n.cfg.Replication, name: n.cfg.Mesh, roots: n.roots()}
+		ours.stores, ours.fresh = n.helloBitmaps(n.cfg.Now().UnixNano())
 		return nil
 	})
 	if err != nil {

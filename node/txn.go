@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/gossipmesh/gossipmesh/crdt"
+	"github.com/gossipmesh/gossipmesh/node/retention"
 	ds "github.com/ipfs/go-datastore"
 )
 
@@ -17,8 +18,11 @@ type txn struct {
 	ctx     context.Context
 	staged  map[string]*change
 	order   []*change
-	remote  bool // set while applying changes received from peers
-	durable bool // the batch holds an acknowledged write: sync before acking
+	remote  bool              // set while applying changes received from peers
+	durable bool              // the batch holds an acknowledged write: sync before acking
+	unindex []ds.Key          // tombstone index entries to delete
+	tombs   map[string]int64  // stored tombstones read by this batch, by key: their walls
+	meta    map[string][]byte // node records to write (session times)
 }
 
 // change is the new state of one key within a batch.
@@ -52,9 +56,15 @@ func (tx *txn) get(key []byte) (crdt.State, error) {
 	if err != nil || b == nil {
 		return nil, err
 	}
-	s, err := crdt.Decode(b)
+	s, err := decodeStored(key, b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: stored state of %q: %v", ErrStore, key, err)
+		return nil, err
+	}
+	if wall, ok := retention.TombstoneWall(s); ok {
+		if tx.tombs == nil {
+			tx.tombs = make(map[string]int64)
+		}
+		tx.tombs[string(key)] = wall
 	}
 	return s, nil
 }
@@ -182,6 +192,7 @@ func (tx *txn) mergeRemote(key []byte, remote crdt.State) (bool, error) {
 		return false, err
 	}
 	var next crdt.State
+	quiet := false
 	switch {
 	case cur == nil || cur.Kind() < remote.Kind():
 		next = remote.Clone()
@@ -194,13 +205,31 @@ func (tx *txn) mergeRemote(key []byte, remote crdt.State) (bool, error) {
 			return false, err
 		}
 		if bytes.Equal(before, crdt.Encode(next)) {
-			return false, nil
+			// Unchanged, but a quarantined key the peer also holds is
+			// confirmed: staged again, it returns to the tree.
+			if !tx.n.quar.holds(partitionOf(key, tx.n.cfg.Partitions), key) {
+				return false, nil
+			}
+			quiet = true
 		}
 	}
 	tx.remote = true
+	defer func() { tx.remote = false }()
+	if tx.n.retain.Collectable(next, tx.n.cfg.Now().UnixNano()) {
+		// Already past its grace: stored, it would only be collected
+		// again, and sent back to a peer that collected it.
+		if cur == nil {
+			return false, nil
+		}
+		tx.dropHandedOver(key)
+		tx.n.stats.tombstonesCollected.Add(1)
+		_, wasTomb := retention.TombstoneWall(cur)
+		tx.staged[string(key)].quiet = wasTomb // a value gone is a delete watchers see
+		return true, nil
+	}
 	tx.stage(key, next, nil, crdt.Timestamp{})
-	tx.remote = false
-	return true, nil
+	tx.staged[string(key)].quiet = quiet
+	return !quiet, nil
 }
 
 // mergeHandedOff merges a state handed off by a non-holder (or a hint of
@@ -219,7 +248,7 @@ func (tx *txn) mergeHandedOff(key []byte, s crdt.State) error {
 
 // commit writes every staged change in one synced datastore batch.
 func (tx *txn) commit() error {
-	if len(tx.order) == 0 {
+	if len(tx.order) == 0 && len(tx.unindex) == 0 && len(tx.meta) == 0 {
 		return nil
 	}
 	b, err := tx.n.store.Batch(tx.ctx)
@@ -240,12 +269,57 @@ func (tx *txn) commit() error {
 			c.encoded = crdt.Encode(c.state)
 			err = b.Put(tx.ctx, dk, c.encoded)
 		}
+		if err == nil && !c.hint && !c.own {
+			err = tx.reindex(b, c)
+		}
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrStore, err)
 		}
 	}
+	if err := tx.commitSide(b); err != nil {
+		return err
+	}
 	if err := b.Commit(tx.ctx); err != nil {
 		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	return nil
+}
+
+// commitSide adds the batch's index deletions and node records to b.
+func (tx *txn) commitSide(b ds.Batch) error {
+	for _, k := range tx.unindex {
+		if err := b.Delete(tx.ctx, k); err != nil {
+			return fmt.Errorf("%w: %v", ErrStore, err)
+		}
+	}
+	for k, v := range tx.meta {
+		if err := b.Put(tx.ctx, ds.NewKey(k), v); err != nil {
+			return fmt.Errorf("%w: %v", ErrStore, err)
+		}
+	}
+	return nil
+}
+
+// putMeta stages a node record (not a key of the mesh) in this batch.
+func (tx *txn) putMeta(k string, v []byte) {
+	if tx.meta == nil {
+		tx.meta = make(map[string][]byte)
+	}
+	tx.meta[k] = v
+}
+
+// reindex keeps the tombstone index in step with c: a new tombstone gets
+// its entry, and the entry of a stored tombstone that c replaces goes, so
+// the sweep does not wade through keys written again since their delete.
+func (tx *txn) reindex(b ds.Batch, c *change) error {
+	wall, isTomb := retention.TombstoneWall(c.state)
+	if old, ok := tx.tombs[string(c.key)]; ok && (!isTomb || old != wall) {
+		if err := b.Delete(tx.ctx, tombKey(old, c.key)); err != nil {
+			return err
+		}
+	}
+	if isTomb && !c.drop {
+		return b.Put(tx.ctx, tombKey(wall, c.key), []byte{})
 	}
 	return nil
 }

@@ -45,11 +45,12 @@ type cluster struct {
 	dials gosync.WaitGroup // background dials, waited for by closeAll
 	// replication is the nodes' replication factor R (0: full replication).
 	replication int
+	grace       time.Duration // the nodes' TombstoneGrace; 0: the default
 	open        openStreams
 }
 
 func newCluster(cfg Config, plan Plan, rng *rand.Rand) *cluster {
-	c := &cluster{cfg: cfg, log: cfg.NodeLogger, replication: plan.Replication}
+	c := &cluster{cfg: cfg, log: cfg.NodeLogger, replication: plan.Replication, grace: plan.TombstoneGrace}
 	c.net = newSimNet(cfg.Nodes, cfg.Degree, plan.Replication > 0, linkOptions(plan), rng)
 	if plan.Loss > 0 {
 		c.loss = &lossModel{p: plan.Loss, rng: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))}
@@ -84,6 +85,9 @@ func (c *cluster) nodeConfig(s *simNode) node.Config {
 	cfg.SyncJitter = 0.5
 	cfg.SyncTimeout = 5 * time.Second
 	cfg.Logger = c.log
+	if c.grace > 0 {
+		cfg.TombstoneGrace = c.grace
+	}
 	if c.replication > 0 {
 		// Failure detection scaled to the anti-entropy interval, so
 		// placement follows membership within a few rounds.

@@ -100,6 +100,15 @@ func (r *Report) note(format string, args ...any) {
 //
 // Keys and members nobody wrote are errors.
 func Check(history []Record, final map[string]crdt.State) Report {
+	return CheckCollected(history, final, 0)
+}
+
+// CheckCollected is Check for a mesh that collects tombstones: a register
+// may also be absent because its last write was a delete that returned
+// before collectedBefore (an offset from the start of the run, like
+// Record.End), whose tombstone every node may have collected since. A
+// later acknowledged write to it must still be there.
+func CheckCollected(history []Record, final map[string]crdt.State, collectedBefore time.Duration) Report {
 	var rep Report
 	byKey := map[string][]Record{}
 	for _, rec := range history {
@@ -128,7 +137,7 @@ func Check(history []Record, final map[string]crdt.State) Report {
 		recs := byKey[key]
 		switch recs[0].Op.Kind {
 		case OpPut, OpDelete:
-			checkRegister(&rep, key, recs, final[key])
+			checkRegister(&rep, key, recs, final[key], collectedBefore)
 		case OpIncr:
 			checkCounter(&rep, key, recs, final[key])
 		case OpSAdd, OpSRem:
@@ -148,9 +157,9 @@ func anyAcked(recs []Record) int {
 	return n
 }
 
-func checkRegister(rep *Report, key string, recs []Record, st crdt.State) {
+func checkRegister(rep *Report, key string, recs []Record, st crdt.State, collectedBefore time.Duration) {
 	if st == nil {
-		if n := anyAcked(recs); n > 0 {
+		if n := anyAcked(recs); n > 0 && !collectedDelete(recs, collectedBefore) {
 			rep.Lost += n - 1
 			rep.lost("%s: %d acknowledged writes but the key is absent", key, n)
 		}
@@ -170,7 +179,11 @@ func checkRegister(rep *Report, key string, recs []Record, st crdt.State) {
 			rep.fail("%s: %v (op %d): %v", key, r.Op.Kind, r.Op.Seq, ErrProbe)
 			continue
 		}
-		if r.Stamp.Compare(fts) > 0 {
+		switch {
+		case r.Stamp.Compare(fts) <= 0:
+		case r.Op.Kind == OpDelete && !reg.Deleted():
+			rep.lost("%s: resurrected: final value at %v is older than the acknowledged delete of op %d at %v", key, fts, r.Op.Seq, r.Stamp)
+		default:
 			rep.lost("%s: acknowledged %s of op %d at %v is newer than the final state at %v", key, r.Op.Kind, r.Op.Seq, r.Stamp, fts)
 		}
 	}
@@ -201,6 +214,35 @@ func checkRegister(rep *Report, key string, recs []Record, st crdt.State) {
 	} else {
 		rep.fail("%s: final tombstone at %v matches no delete", key, fts)
 	}
+}
+
+// collectedDelete reports whether a register's absence is explained by
+// a delete whose tombstone was collected: a delete that returned before
+// the collection cutoff and is the key's last write, so no acknowledged
+// write is newer. An acknowledged delete must
+// carry a stamp at least every acknowledged put's; an indeterminate one
+// must have begun after every acknowledged put returned.
+func collectedDelete(recs []Record, before time.Duration) bool {
+	var lastPut crdt.Timestamp
+	var lastPutEnd time.Duration
+	for _, r := range recs {
+		if r.Outcome == Acked && r.Op.Kind == OpPut {
+			if r.Stamp.Compare(lastPut) > 0 {
+				lastPut = r.Stamp
+			}
+			lastPutEnd = max(lastPutEnd, r.End)
+		}
+	}
+	for _, r := range recs {
+		if r.Op.Kind != OpDelete || r.End >= before {
+			continue
+		}
+		if r.Outcome == Acked && r.StampOK && r.Stamp.Compare(lastPut) >= 0 ||
+			r.Outcome == Indeterminate && r.Start > lastPutEnd {
+			return true
+		}
+	}
+	return false
 }
 
 func checkCounter(rep *Report, key string, recs []Record, st crdt.State) {

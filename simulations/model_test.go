@@ -1,6 +1,7 @@
 package simulations
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +188,31 @@ func tomb(stamp crdt.Timestamp) crdt.State {
 	r := &crdt.LWW{}
 	r.Delete(stamp)
 	return r
+}
+
+func TestCheckCollectedDeletes(t *testing.T) {
+	del := func(seq int, key string, stamp crdt.Timestamp, end time.Duration) Record {
+		return Record{Op: Op{Seq: seq, Kind: OpDelete, Key: key}, Outcome: Acked, End: end, Stamp: stamp, StampOK: true, StampExact: true}
+	}
+	h := []Record{
+		put(0, 0, "r/gone", "a", ts(10), 0, 1), del(1, "r/gone", ts(20), 2),
+		put(2, 0, "r/late", "b", ts(10), 0, 1), del(3, "r/late", ts(20), 50),
+		put(4, 0, "r/again", "c", ts(10), 0, 1), del(5, "r/again", ts(20), 2), put(6, 0, "r/again", "d", ts(30), 3, 4),
+		put(7, 0, "r/back", "e", ts(10), 0, 1), del(8, "r/back", ts(20), 2),
+	}
+	final := map[string]crdt.State{"r/back": lww("e", ts(10))}
+	rep := CheckCollected(h, final, 10)
+	// r/gone: collected, fine. r/late: deleted after the cutoff, so its
+	// tombstone must still be there. r/again: the write after the delete
+	// is lost. r/back: the collected delete came back. An absent key
+	// counts each of its acknowledged writes: 2 + 3 + 1.
+	if rep.Lost != 6 || rep.Errors != 0 {
+		t.Fatalf("lost %d errors %d, want 6 and 0: %v", rep.Lost, rep.Errors, rep.Violations)
+	}
+	if !slices.ContainsFunc(rep.Violations, func(v string) bool { return strings.Contains(v, "r/back: resurrected") }) {
+		t.Fatalf("resurrection not named: %v", rep.Violations)
+	}
+	if rep := Check(h[:2], nil); rep.Lost != 2 {
+		t.Fatalf("without collection an absent deleted key is lost: %+v", rep)
+	}
 }

@@ -131,7 +131,7 @@ func (p *probeStore) Put(ctx context.Context, k ds.Key, v []byte) error {
 	if err := p.Batching.Put(ctx, k, v); err != nil {
 		return err
 	}
-	v = append([]byte(nil), v...)
+	v = append([]byte{}, v...) // non-nil even when empty: nil marks a delete
 	p.committed(probeWrite{k, v})
 	p.record(k, v)
 	return nil
@@ -176,7 +176,7 @@ func (b *probeBatch) Put(ctx context.Context, k ds.Key, v []byte) error {
 	if err := b.Batch.Put(ctx, k, v); err != nil {
 		return err
 	}
-	b.pending = append(b.pending, probeWrite{k, append([]byte(nil), v...)})
+	b.pending = append(b.pending, probeWrite{k, append([]byte{}, v...)}) // non-nil: nil marks a delete
 	return nil
 }
 

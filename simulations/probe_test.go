@@ -47,3 +47,35 @@ func TestProbeStoreCrashLosesWhatWasNotSynced(t *testing.T) {
 		t.Fatalf("unsynced write survived the crash: %v", err)
 	}
 }
+
+// An empty value is a value, not a delete: it survives a crash once synced.
+func TestProbeStoreKeepsEmptyValuesAcrossACrash(t *testing.T) {
+	ctx := context.Background()
+	p := newProbeStore()
+	inBatch, direct := ds.NewKey("/t/a"), ds.NewKey("/t/b")
+	b, err := p.Batch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(ctx, inBatch, []byte{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Put(ctx, direct, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(ctx, ds.NewKey("/")); err != nil {
+		t.Fatal(err)
+	}
+	p.crash()
+	if err := p.recover(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []ds.Key{inBatch, direct} {
+		if ok, err := p.Has(ctx, k); err != nil || !ok {
+			t.Fatalf("%s with an empty value after the crash: %v, %v", k, ok, err)
+		}
+	}
+}

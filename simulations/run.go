@@ -128,6 +128,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		plan.Bandwidth = cfg.Bandwidth
 	}
 	r := &run{cfg: cfg, plan: plan}
+	if len(cfg.Workload.Mix) == 0 {
+		cfg.Workload.Mix = plan.Mix
+	}
 	r.ops = cfg.Workload.Generate(workRng, cfg.Duration, plan.Eligible(cfg.Nodes))
 	r.history = make([]Record, len(r.ops))
 	r.progress("scenario %s, %d nodes, seed %d: %d ops over %v, %d fault events", cfg.Scenario, cfg.Nodes, cfg.Seed, len(r.ops), cfg.Duration, len(plan.Events))
@@ -180,7 +183,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.Converged = false
 			res.Error = err.Error()
 		} else {
-			rep := Check(r.history, final)
+			var collectedBefore time.Duration
+			if g := r.plan.TombstoneGrace; g > 0 {
+				collectedBefore = r.since() - g
+			}
+			rep := CheckCollected(r.history, final, collectedBefore)
 			res.LostWrites, res.ModelErrors, res.Unchecked = rep.Lost, rep.Errors, rep.Unchecked
 			res.Violations = rep.Violations
 		}

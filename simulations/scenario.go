@@ -16,6 +16,7 @@ const (
 	EvCrash                          // stop Node; its store is kept
 	EvRestart                        // start Node again on its kept store
 	EvJoin                           // start Node for the first time
+	EvDrain                          // clients stop sending to Node; it keeps running
 )
 
 func (k EventKind) String() string {
@@ -30,6 +31,8 @@ func (k EventKind) String() string {
 		return "restart"
 	case EvJoin:
 		return "join"
+	case EvDrain:
+		return "drain"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -71,11 +74,17 @@ type Plan struct {
 	// Replication is the nodes' replication factor R; 0 means every node
 	// holds every partition.
 	Replication int
+	// TombstoneGrace is the nodes' node.Config.TombstoneGrace; 0 keeps
+	// the node's default.
+	TombstoneGrace time.Duration
+	// Mix, when set, is the operation mix the scenario needs, used unless
+	// the workload names its own.
+	Mix map[OpKind]int
 }
 
 // Scenarios lists the scenario names meshsim accepts, in a stable order.
 func Scenarios() []string {
-	return []string{"steady", "partition-heal", "churn", "late-joiner", "clock-skew", "lossy", "sharded"}
+	return []string{"steady", "partition-heal", "churn", "late-joiner", "clock-skew", "lossy", "sharded", "deletes"}
 }
 
 // MakePlan draws the plan of scenario name for n nodes and a workload of
@@ -156,6 +165,8 @@ func MakePlan(name string, n int, d time.Duration, rng *rand.Rand) (Plan, error)
 			down := at(0.2 + 0.3*rng.Float64())
 			p.Events = append(p.Events, Event{At: down, Kind: EvCrash, Node: i}, Event{At: down + at(0.2), Kind: EvRestart, Node: i})
 		}
+	case "deletes":
+		p.deletes(n, d, rng)
 	default:
 		return Plan{}, fmt.Errorf("%w: %q (have %v)", ErrUnknownScenario, name, Scenarios())
 	}
@@ -176,7 +187,7 @@ func (p Plan) Eligible(n int) func(time.Duration) []int {
 				break
 			}
 			switch e.Kind {
-			case EvCrash:
+			case EvCrash, EvDrain:
 				up[e.Node] = false
 			case EvRestart, EvJoin:
 				up[e.Node] = true
@@ -204,4 +215,32 @@ func sorted(s []int) []int {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// deletes plans a run heavy in register deletes and re-writes, with a
+// tombstone grace of a fifth of the run, so tombstones are collected while
+// the writes go on. A tenth of the nodes (at least one) crash and return
+// within the grace; one node leaves for two and a half graces and returns
+// on its kept store after the others collected deletes it never saw. Its
+// clients stop a quarter of the run before it leaves, so what it
+// acknowledged has reached the others by then (a write older than the
+// grace that only the returning node holds is dropped by design, and the
+// checker would count it lost).
+func (p *Plan) deletes(n int, d time.Duration, rng *rand.Rand) {
+	at := func(frac float64) time.Duration { return time.Duration(frac * float64(d)) }
+	p.TombstoneGrace = at(0.2)
+	p.Mix = map[OpKind]int{OpPut: 45, OpDelete: 35, OpIncr: 5, OpSAdd: 10, OpSRem: 5}
+	perm := rng.Perm(n)
+	away := perm[0]
+	p.Events = append(p.Events,
+		Event{At: at(0.05), Kind: EvDrain, Node: away},
+		Event{At: at(0.3), Kind: EvCrash, Node: away},
+		Event{At: at(0.3) + 5*p.TombstoneGrace/2, Kind: EvRestart, Node: away})
+	for _, i := range perm[1:max(2, n/10+1)] {
+		if n < 2 {
+			break
+		}
+		down := at(0.1 + 0.6*rng.Float64())
+		p.Events = append(p.Events, Event{At: down, Kind: EvCrash, Node: i}, Event{At: down + at(0.1), Kind: EvRestart, Node: i})
+	}
 }

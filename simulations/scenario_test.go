@@ -79,6 +79,7 @@ func TestLateJoiner(t *testing.T)    { runScenario(t, "late-joiner") }
 func TestClockSkew(t *testing.T)     { runScenario(t, "clock-skew") }
 func TestLossy(t *testing.T)         { runScenario(t, "lossy") }
 func TestSharded(t *testing.T)       { runScenario(t, "sharded") }
+func TestDeletes(t *testing.T)       { runScenario(t, "deletes") }
 
 // TestScenarioAtScale runs one scenario at a large size in virtual time,
 // where convergence is measured by the protocol's own delays rather than
