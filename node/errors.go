@@ -26,4 +26,9 @@ var (
 	// ErrMeshMismatch: a peer belongs to another mesh or has another
 	// partition count or replication factor.
 	ErrMeshMismatch = errors.New("node: peer is in another mesh")
+	// ErrAddrInUse: a listen address names a port another process holds.
+	ErrAddrInUse = errors.New("node: listen address in use")
+	// ErrDataDirInUse: another node (this process or another) has the data
+	// directory open.
+	ErrDataDirInUse = errors.New("node: data directory in use")
 )
