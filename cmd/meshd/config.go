@@ -49,14 +49,27 @@ type settings struct {
 	MaxValueBytes int           `toml:"max-value-bytes"`
 }
 
+// defaultP2PPort is meshd's libp2p port, for TCP and QUIC alike. It is
+// fixed, unlike the library's (the OS picks), so the address another node
+// bootstraps to survives a restart, as kubo's 4001 does.
+const defaultP2PPort = 7800
+
+// defaultAPI is the HTTP API's default address: loopback only.
+const defaultAPI = "127.0.0.1:7700"
+
+// defaultListen is meshd's default --listen: TCP and QUIC on every IPv4
+// interface, on defaultP2PPort.
+func defaultListen() []string {
+	return []string{
+		fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", defaultP2PPort),
+		fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", defaultP2PPort),
+	}
+}
+
 func defaultSettings() settings {
 	d := node.DefaultConfig()
-	listen := make([]string, len(d.ListenAddrs))
-	for i, a := range d.ListenAddrs {
-		listen[i] = a.String()
-	}
 	return settings{
-		Data: d.DataDir, Listen: listen, API: "127.0.0.1:7700", Mesh: d.Mesh,
+		Data: d.DataDir, Listen: defaultListen(), API: defaultAPI, Mesh: d.Mesh,
 		MDNS: d.MDNS, Partitions: d.Partitions, LogFormat: "text", LogLevel: "info",
 		SyncInterval: d.SyncInterval, MaxValueBytes: d.MaxValueBytes,
 	}
@@ -116,7 +129,7 @@ func flagSet(s *settings, configFile *string, out io.Writer) *flag.FlagSet {
 	fs.SetOutput(out)
 	fs.StringVar(configFile, "config", "", "TOML config `file`; its keys are these flag names, and flags given override it")
 	fs.StringVar(&s.Data, "data", s.Data, "`dir`ectory for the store and the node identity")
-	fs.Var(&listFlag{v: &s.Listen}, "listen", "libp2p listen `multiaddr` (repeatable; default TCP and QUIC on all interfaces)")
+	fs.Var(&listFlag{v: &s.Listen}, "listen", "libp2p listen `multiaddr` (repeatable; a port another process holds is refused)")
 	fs.StringVar(&s.API, "api", s.API, "HTTP API address `host:port` (port 0 picks one)")
 	fs.Var(&listFlag{v: &s.Bootstrap}, "bootstrap", "bootstrap peer `multiaddr` with /p2p/PEERID (repeatable)")
 	fs.Var(&listFlag{v: &s.Join}, "join", "HTTP API `url` of a peer (http://node1:7700) to ask for its addresses and dial, retrying until it answers and whenever it drops (repeatable)")

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runMeshd runs the built meshd to its exit (within a minute) and returns
+// its exit code, stdout and stderr.
+func runMeshd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	meshd, _ := binaries(t)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(meshd, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("meshd %v still running after a minute; stderr:\n%s", args, stderr.String())
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// tcpListen is the /ip4/.../tcp/PORT part of a daemon's first TCP address.
+func (d *daemon) tcpListen() string {
+	listen, _, _ := strings.Cut(d.addr, "/p2p/")
+	return listen
+}
+
+func TestE2EListenPortHeldByAnotherDaemon(t *testing.T) {
+	a := startDaemon(t, t.TempDir())
+	code, _, stderr := runMeshd(t, "--data", t.TempDir(), "--api", "127.0.0.1:0", "--mdns=false",
+		"--listen", a.tcpListen(), "--log-level", "error")
+	if code != 1 || !strings.Contains(stderr, "in use by another process") || !strings.Contains(stderr, a.tcpListen()) {
+		t.Fatalf("second meshd on %s: exit %d, stderr %q; want exit 1 naming the address in use", a.tcpListen(), code, stderr)
+	}
+	if _, err := a.ctl("put", "k", "v"); err != nil {
+		t.Fatalf("first daemon after the refused second: %v", err)
+	}
+}
+
+func TestE2EDefaultListenPortIsFixed(t *testing.T) {
+	meshd, _ := binaries(t)
+	out, err := exec.Command(meshd, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("meshd --help: %v\n%s", err, out)
+	}
+	for _, want := range defaultListen() {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("meshd --help does not show the default listen address %s", want)
+		}
+	}
+}
