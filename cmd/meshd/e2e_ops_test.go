@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -59,5 +60,16 @@ func TestE2EDefaultListenPortIsFixed(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("meshd --help does not show the default listen address %s", want)
 		}
+	}
+}
+
+func TestE2EDataDirInUseNamesThePID(t *testing.T) {
+	dir := t.TempDir()
+	a := startDaemon(t, dir)
+	code, _, stderr := runMeshd(t, "--data", dir, "--api", "127.0.0.1:0", "--mdns=false",
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "error")
+	want := fmt.Sprintf("%s is in use by another node (PID %d)", dir, a.cmd.Process.Pid)
+	if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stderr, "temporarily unavailable") {
+		t.Fatalf("second meshd on one data dir: exit %d, stderr %q; want exit 1 and %q", code, stderr, want)
 	}
 }
