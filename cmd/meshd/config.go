@@ -123,11 +123,12 @@ func (p *pinFlag) Set(s string) error {
 	return nil
 }
 
-// flagSet declares meshd's flags over s.
-func flagSet(s *settings, configFile *string, out io.Writer) *flag.FlagSet {
+// flagSet declares meshd's flags over s, and the command-line-only ones
+// over cli.
+func flagSet(s *settings, cli *cliFlags, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("meshd", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(configFile, "config", "", "TOML config `file`; its keys are these flag names, and flags given override it")
+	cli.declare(fs)
 	fs.StringVar(&s.Data, "data", s.Data, "`dir`ectory for the store and the node identity")
 	fs.Var(&listFlag{v: &s.Listen}, "listen", "libp2p listen `multiaddr` (repeatable; a port another process holds is refused)")
 	fs.StringVar(&s.API, "api", s.API, "HTTP API address `host:port` (port 0 picks one)")
@@ -151,34 +152,44 @@ func flagSet(s *settings, configFile *string, out io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// loadSettings parses args over the defaults, with a config file (when
-// --config names one) between the two: defaults < file < flags.
+// loadSettings is parseCommand for the settings alone.
 func loadSettings(args []string, helpOut io.Writer) (settings, error) {
+	s, _, err := parseCommand(args, helpOut)
+	return s, err
+}
+
+// parseCommand parses args over the defaults, with a config file (when
+// --config names one) between the two: defaults < file < flags.
+func parseCommand(args []string, helpOut io.Writer) (settings, cliFlags, error) {
+	args = configPrintArgs(args)
 	// Pass 1 finds --config only; pass 2 applies the file, then the flags
 	// again so that they win.
-	var configFile string
+	var cli cliFlags
 	probe := defaultSettings()
-	fs := flagSet(&probe, &configFile, io.Discard)
+	fs := flagSet(&probe, &cli, io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			flagSet(&probe, &configFile, helpOut).PrintDefaults()
-			return settings{}, err
+			flagSet(&probe, &cli, helpOut).PrintDefaults()
+			return settings{}, cli, err
 		}
-		return settings{}, usagef("%v", err)
+		return settings{}, cli, usagef("%v", err)
 	}
 	if fs.NArg() > 0 {
-		return settings{}, usagef("unexpected argument %q (meshd takes only flags)", fs.Arg(0))
+		return settings{}, cli, usagef("unexpected argument %q (meshd takes only flags, or: meshd config print)", fs.Arg(0))
+	}
+	if cli.version {
+		return settings{}, cli, nil
 	}
 	s := defaultSettings()
-	if configFile != "" {
-		if err := readConfigFile(configFile, &s); err != nil {
-			return settings{}, err
+	if cli.config != "" {
+		if err := readConfigFile(cli.config, &s); err != nil {
+			return settings{}, cli, err
 		}
 	}
-	if err := flagSet(&s, &configFile, io.Discard).Parse(args); err != nil {
-		return settings{}, usagef("%v", err)
+	if err := flagSet(&s, &cli, io.Discard).Parse(args); err != nil {
+		return settings{}, cli, usagef("%v", err)
 	}
-	return s, s.validate()
+	return s, cli, s.validate()
 }
 
 // readConfigFile decodes a TOML file over s, refusing keys it does not

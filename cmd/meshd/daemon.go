@@ -33,8 +33,12 @@ const shutdownGrace = 10 * time.Second
 // the exit status: 0 after a clean stop, 1 on a runtime failure or a second
 // signal, 2 for bad flags or config.
 func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
-	s, err := loadSettings(args, stderr)
+	s, cli, err := parseCommand(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err == nil && cli.version {
+		printVersion(stdout)
 		return 0
 	}
 	if err == nil {
@@ -43,6 +47,17 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	if err != nil {
 		fmt.Fprintln(stderr, oneLine(err))
 		return 2
+	}
+	switch {
+	case cli.check:
+		fmt.Fprintln(stdout, "meshd: settings OK")
+		return 0
+	case cli.printConfig:
+		if err := printConfig(stdout, &s); err != nil {
+			fmt.Fprintln(stderr, "meshd:", err)
+			return 1
+		}
+		return 0
 	}
 	logger := newLogger(&s, stderr)
 	if err := serve(&s, logger, stdout, sigs); err != nil {
@@ -64,8 +79,14 @@ func checkSettings(s *settings) error {
 	if err := checkAPIExposure(s, token); err != nil {
 		return err
 	}
-	_, err = s.nodeConfig(slog.Default())
-	return err
+	cfg, err := s.nodeConfig(slog.Default())
+	if err != nil {
+		return err
+	}
+	if err := cfg.Check(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
 }
 
 // oneLine formats an error as the single stderr line the contract asks for.
@@ -116,7 +137,7 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	if !s.Memory {
 		reg.MustRegister(storeSizeGauge(s.Data))
 	}

@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"regexp"
 	"os/exec"
 	"strings"
 	"testing"
@@ -72,4 +76,53 @@ func TestE2EDataDirInUseNamesThePID(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stderr, "temporarily unavailable") {
 		t.Fatalf("second meshd on one data dir: exit %d, stderr %q; want exit 1 and %q", code, stderr, want)
 	}
+}
+
+func TestE2EVersionEverywhere(t *testing.T) {
+	code, stdout, stderr := runMeshd(t, "--version")
+	if code != 0 || !strings.HasPrefix(stdout, "meshd "+e2eVersion+" (go") {
+		t.Fatalf("meshd --version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	d := startDaemon(t, t.TempDir())
+	var st struct{ Version string }
+	getJSON(t, d.api+"/v1/status", &st)
+	if st.Version != e2eVersion {
+		t.Errorf("/v1/status version %q, want %q", st.Version, e2eVersion)
+	}
+	metrics := getText(t, d.api+"/metrics")
+	if !regexp.MustCompile(`(?m)^gossipmesh_build_info\{.*version="` + regexp.QuoteMeta(e2eVersion) + `".*\} 1$`).MatchString(metrics) {
+		t.Errorf("/metrics has no gossipmesh_build_info with version %s:\n%s", e2eVersion, grepLines(metrics, "build_info"))
+	}
+}
+
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", url, res.Status, err)
+	}
+	return string(b)
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(getText(t, url)), v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// grepLines is the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -20,6 +20,13 @@ import (
 // End-to-end tests run the built meshd and meshctl binaries on loopback
 // with temporary data directories. They are skipped with -short.
 
+// The test binaries are built with a release version set by the linker,
+// as a release build would be.
+const (
+	versionVar = "github.com/gossipmesh/gossipmesh/internal/version.Version"
+	e2eVersion = "v0.0.0-e2e"
+)
+
 var (
 	buildOnce sync.Once
 	binDir    string
@@ -37,7 +44,8 @@ func binaries(t *testing.T) (meshd, meshctl string) {
 		if buildErr != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", binDir, "github.com/gossipmesh/gossipmesh/cmd/meshd", "github.com/gossipmesh/gossipmesh/cmd/meshctl").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binDir, "-ldflags", "-X "+versionVar+"="+e2eVersion,
+			"github.com/gossipmesh/gossipmesh/cmd/meshd", "github.com/gossipmesh/gossipmesh/cmd/meshctl").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
