@@ -128,6 +128,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.cmd("backup FILE", "Write a verified backup of the node to FILE", exactArgs(1), a.backup),
 		a.cmd("restore FILE", "Verify the backup FILE, then merge it into the node", exactArgs(1), a.restore),
 		a.keygenCmd(),
+		a.tokenCmd(),
 	)
 	return root
 }

@@ -34,6 +34,8 @@ type settings struct {
 	Join          []string      `toml:"join"`
 	Mesh          string        `toml:"mesh"`
 	SwarmKey      string        `toml:"swarm-key"`
+	JoinToken     string        `toml:"join-token"`
+	Open          bool          `toml:"open"`
 	Allowlist     string        `toml:"allowlist"`
 	EncryptionKey string        `toml:"encryption-key-file"`
 	MDNS          bool          `toml:"mdns"`
@@ -47,6 +49,8 @@ type settings struct {
 	LogLevel      string        `toml:"log-level"`
 	SyncInterval  time.Duration `toml:"sync-interval"`
 	MaxValueBytes int           `toml:"max-value-bytes"`
+
+	tokenKey []byte // the mesh secret --join-token carries (applyJoinToken)
 }
 
 // defaultP2PPort is meshd's libp2p port, for TCP and QUIC alike. It is
@@ -135,7 +139,9 @@ func flagSet(s *settings, cli *cliFlags, out io.Writer) *flag.FlagSet {
 	fs.Var(&listFlag{v: &s.Bootstrap}, "bootstrap", "bootstrap peer `multiaddr` with /p2p/PEERID (repeatable)")
 	fs.Var(&listFlag{v: &s.Join}, "join", "HTTP API `url` of a peer (http://node1:7700) to ask for its addresses and dial, retrying until it answers and whenever it drops (repeatable)")
 	fs.StringVar(&s.Mesh, "mesh", s.Mesh, "mesh `name`; peers of other meshes are refused")
-	fs.StringVar(&s.SwarmKey, "swarm-key", s.SwarmKey, "pre-shared swarm key `file` for a private mesh")
+	fs.StringVar(&s.SwarmKey, "swarm-key", s.SwarmKey, "pre-shared swarm key `file` for a private mesh (default: the mesh secret in the data directory, made on the first start)")
+	fs.StringVar(&s.JoinToken, "join-token", s.JoinToken, "join the private mesh whose `token` another node printed (meshctl token prints it again): its secret, identity and members")
+	fs.BoolVar(&s.Open, "open", s.Open, "an open mesh: no mesh secret, any node that finds this one may join (without it a fresh node makes its own secret)")
 	fs.StringVar(&s.Allowlist, "allowlist", s.Allowlist, "`file` of peer IDs (one a line, # comments); only they may connect")
 	fs.StringVar(&s.EncryptionKey, "encryption-key-file", s.EncryptionKey, "`file` with a 32-byte key (64 hex characters) to encrypt stored values")
 	fs.BoolVar(&s.MDNS, "mdns", s.MDNS, "discover peers on the LAN with mDNS")
@@ -188,6 +194,9 @@ func parseCommand(args []string, helpOut io.Writer) (settings, cliFlags, error) 
 	}
 	if err := flagSet(&s, &cli, io.Discard).Parse(args); err != nil {
 		return settings{}, cli, usagef("%v", err)
+	}
+	if err := s.applyJoinToken(); err != nil {
+		return settings{}, cli, err
 	}
 	return s, cli, s.validate()
 }
@@ -247,6 +256,8 @@ func (s *settings) validate() error {
 		return usagef("--sync-interval must be at least %v, got %v", minSyncInterval, s.SyncInterval)
 	case s.MaxValueBytes <= 0:
 		return usagef("--max-value-bytes must be positive")
+	case s.Open && s.SwarmKey != "":
+		return usagef("--open and --swarm-key contradict each other: an open mesh has no key")
 	}
 	if _, err := parseLevel(s.LogLevel); err != nil {
 		return err

@@ -112,6 +112,13 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	if err != nil {
 		return err
 	}
+	sec, err := resolveSecret(s, logger)
+	if err != nil {
+		return err
+	}
+	if sec.key != nil {
+		cfg.SwarmKey, cfg.SwarmKeyFile = swarmKeyFile(sec.key), ""
+	}
 	// Bind the API first: a busy port is the most common start failure and
 	// should not cost a node start and stop.
 	ln, err := net.Listen("tcp", s.API)
@@ -145,7 +152,7 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	srv := &http.Server{
 		Handler: httpapi.NewHandler(n, httpapi.Options{
 			Token: token, Registry: reg, Logger: logger, Done: done,
-			TempDir: restoreTempDir(s),
+			TempDir: restoreTempDir(s), JoinToken: tokenSource(s, sec, n),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -173,6 +180,7 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	for _, a := range n.Addrs() {
 		fmt.Fprintf(stdout, "meshd: listening on %s\n", a)
 	}
+	printSecret(stdout, s, sec, n)
 	fmt.Fprintf(stdout, "meshd: API on http://%s\n", ln.Addr())
 	logger.Info("meshd started", "peer", n.ID(), "mesh", s.Mesh, "api", ln.Addr().String(), "memory", s.Memory)
 	if token == "" && !isLoopback(s.API) {
