@@ -26,13 +26,18 @@ func (c *cliFlags) declare(fs *flag.FlagSet) {
 	fs.BoolVar(&c.printConfig, "print-config", false, "print the effective settings as a config file and exit (also: meshd config print)")
 }
 
-// configPrintArgs turns "meshd config print [flags]" into
-// "meshd --print-config [flags]".
+// configPrintArgs turns "meshd [flags] config print [flags]" into
+// "meshd [flags] --print-config [flags]". The flags are parsed once to
+// find where the subcommand stands: flag parsing stops at it.
 func configPrintArgs(args []string) []string {
-	if len(args) >= 2 && args[0] == "config" && args[1] == "print" {
-		return append([]string{"--print-config"}, args[2:]...)
+	var probe settings
+	var cli cliFlags
+	fs := flagSet(&probe, &cli, io.Discard)
+	if fs.Parse(args) != nil || fs.NArg() < 2 || fs.Arg(0) != "config" || fs.Arg(1) != "print" {
+		return args
 	}
-	return args
+	before := args[:len(args)-fs.NArg()]
+	return append(append(append([]string{}, before...), "--print-config"), fs.Args()[2:]...)
 }
 
 // printVersion prints what meshd --version says.

@@ -126,3 +126,18 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestE2ECheckAndConfigPrint(t *testing.T) {
+	code, stdout, stderr := runMeshd(t, "--config", exampleConfig, "--check")
+	if code != 0 || stdout != "meshd: settings OK\n" {
+		t.Fatalf("meshd --config %s --check: exit %d, stdout %q, stderr %q", exampleConfig, code, stdout, stderr)
+	}
+	code, _, stderr = runMeshd(t, "--config", exampleConfig, "--check", "--sync-interval", "1ms")
+	if code != 2 || !strings.Contains(stderr, "--sync-interval must be at least") {
+		t.Fatalf("--check with a bad flag: exit %d, stderr %q", code, stderr)
+	}
+	code, stdout, stderr = runMeshd(t, "--config", exampleConfig, "config", "print", "--mesh", "plant-7")
+	if code != 0 || !strings.Contains(stdout, "\nmesh = \"plant-7\"\n") || !strings.Contains(stdout, "\nsync-interval = \"10s\"\n") {
+		t.Fatalf("meshd config print: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
