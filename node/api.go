@@ -108,13 +108,20 @@ func (n *Node) Delete(ctx context.Context, key []byte) error {
 }
 
 // Incr adds delta (which may be negative) to a counter and returns the
-// counter's new local value.
+// counter's new local value. An increment that would take the value out
+// of the int64 range is refused with ErrCounterRange, nothing written.
 func (n *Node) Incr(ctx context.Context, key []byte, delta int64) (int64, error) {
 	var total int64
-	err := n.mutate(ctx, localOp{key: key, kind: crdt.KindCounter, apply: func(s crdt.State, _ crdt.Timestamp) crdt.State {
+	check := func(s crdt.State) error {
+		if err := s.(*crdt.Counter).CheckAdd(n.self, delta); err != nil {
+			return fmt.Errorf("%w: %d added to %q would take it out of the int64 range", ErrCounterRange, delta, key)
+		}
+		return nil
+	}
+	err := n.mutate(ctx, localOp{key: key, kind: crdt.KindCounter, check: check, apply: func(s crdt.State, _ crdt.Timestamp) crdt.State {
 		c := s.(*crdt.Counter)
 		d := c.Add(n.self, delta)
-		total = c.Value()
+		total = c.Value() // in range: checked
 		return d
 	}})
 	return total, err
@@ -126,7 +133,12 @@ func (n *Node) Counter(ctx context.Context, key []byte) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.(*crdt.Counter).Value(), nil
+	v, err := s.(*crdt.Counter).Sum()
+	if err != nil {
+		// Each node's increments were in range, their sum is not.
+		return v, fmt.Errorf("%w: the merged value of %q is beyond %d", ErrCounterRange, key, v)
+	}
+	return v, nil
 }
 
 // SAdd adds member to the set at key (add wins over a concurrent remove).

@@ -141,3 +141,26 @@ func TestE2ECheckAndConfigPrint(t *testing.T) {
 		t.Fatalf("meshd config print: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
+
+// The report: 9223372036854775805 + 5 printed a negative number.
+func TestE2ECounterOverflowIsRefused(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	if out, err := d.ctl("incr", "n", "9223372036854775805"); err != nil || out != "9223372036854775805\n" {
+		t.Fatalf("incr: %q, %v", out, err)
+	}
+	out, err := d.ctl("incr", "n", "5")
+	if err == nil || !strings.Contains(err.Error(), "int64 range") {
+		t.Fatalf("incr past the int64 range: %q, %v; want a refusal naming the range", out, err)
+	}
+	if out, err := d.ctl("counter", "n"); err != nil || out != "9223372036854775805\n" {
+		t.Fatalf("counter after the refusal: %q, %v", out, err)
+	}
+	res, err := http.Post(d.api+"/v1/counter/n", "application/json", strings.NewReader(`{"delta":5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("POST /v1/counter past the range: %s, want 422", res.Status)
+	}
+}

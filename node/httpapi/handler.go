@@ -203,6 +203,8 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, node.ErrWrongKind):
 		return http.StatusConflict
+	case errors.Is(err, node.ErrCounterRange):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, node.ErrClosed), errors.Is(err, node.ErrStore), errors.Is(err, node.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}
