@@ -190,8 +190,11 @@ func (n *Node) GetMV(ctx context.Context, key []byte) ([][]byte, error) {
 	return s.(*crdt.MVRegister).Values(), nil
 }
 
-// Keys yields, in byte order, every key starting with prefix that holds a
-// live value of any kind (deleted registers are skipped).
+// Keys yields every key starting with prefix that holds a live value of
+// any kind (deleted registers are skipped), in the datastore's order: byte
+// order with pebble (keys are stored hex-encoded, which keeps their
+// order), no particular order with the memory store (Memory) or another
+// Config.Datastore. Sort them if order matters there.
 func (n *Node) Keys(ctx context.Context, prefix []byte) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
 		stop := fmt.Errorf("stop")

@@ -101,7 +101,10 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
-// Peers lists the connected members of this mesh.
+// Peers lists the live members of this mesh, sorted by peer ID: the peers
+// that passed the mesh handshake or sent a heartbeat and have not been
+// silent for DeadAfter. A member is listed whether or not a connection to
+// it is open at this moment (a suspected member is still live).
 func (n *Node) Peers() []PeerInfo {
 	ids := n.members.list()
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
