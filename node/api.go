@@ -37,6 +37,7 @@ func (n *Node) read(ctx context.Context, key []byte, kind crdt.Kind) (crdt.State
 		return nil, ErrClosed
 	}
 	n.stats.gets.Add(1)
+	defer n.stats.getLatency.since(n.cfg.Now, n.cfg.Now())
 	var s crdt.State
 	if n.holds(partitionOf(key, n.cfg.Partitions)) {
 		b, err := loadState(ctx, n.store, key)

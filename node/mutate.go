@@ -46,10 +46,16 @@ type localOp struct {
 
 // mutate runs a local write of one key on the event loop and returns once
 // it is durable.
-func (n *Node) mutate(ctx context.Context, op localOp) error {
+func (n *Node) mutate(ctx context.Context, op localOp) (err error) {
 	if err := n.checkKey(op.key); err != nil {
 		return err
 	}
+	start := n.cfg.Now()
+	defer func() {
+		if err == nil {
+			n.stats.putLatency.since(n.cfg.Now, start)
+		}
+	}()
 	p := partitionOf(op.key, n.cfg.Partitions)
 	if !n.holds(p) {
 		return n.mutateHint(ctx, op)

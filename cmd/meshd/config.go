@@ -151,7 +151,7 @@ func flagSet(s *settings, cli *cliFlags, out io.Writer) *flag.FlagSet {
 	fs.Var(&pinFlag{v: &s.Pin}, "pin", "hold `partition` whatever the placement (repeatable)")
 	fs.StringVar(&s.APITokenFile, "api-token-file", s.APITokenFile, "`file` holding a bearer token the HTTP API will require")
 	fs.BoolVar(&s.APIInsecure, "api-insecure", s.APIInsecure, "serve the API on a non-loopback address without a token (refused otherwise)")
-	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json")
+	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json (fields holding a duration name its unit: took_seconds)")
 	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&s.SyncInterval, "sync-interval", s.SyncInterval, "mean `time` between anti-entropy rounds")
 	fs.IntVar(&s.MaxValueBytes, "max-value-bytes", s.MaxValueBytes, "largest value accepted, in `bytes`")

@@ -164,3 +164,42 @@ func TestE2ECounterOverflowIsRefused(t *testing.T) {
 		t.Fatalf("POST /v1/counter past the range: %s, want 422", res.Status)
 	}
 }
+
+func TestE2EJSONLogsAndLatencyMetrics(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), "--log-format", "json", "--log-level", "info")
+	if err := d.put("k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.get("k"); !ok {
+		t.Fatal("k not read back")
+	}
+	metrics := getText(t, d.api+"/metrics")
+	for _, want := range []string{
+		"gossipmesh_put_duration_seconds_count 1\n",
+		"gossipmesh_get_duration_seconds_count 1\n",
+		`gossipmesh_put_duration_seconds_bucket{le="+Inf"} 1`,
+		"# TYPE gossipmesh_sync_session_duration_seconds histogram\n",
+		"# TYPE gossipmesh_propagation_delay_seconds histogram\n",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, grepLines(metrics, "duration_seconds"))
+		}
+	}
+	d.stop()
+	var started, rebuilt bool
+	for _, line := range strings.Split(strings.TrimSpace(d.stderr.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("a log line is not JSON: %q", line)
+		}
+		switch rec["msg"] {
+		case "meshd started":
+			started = true
+		case "merkle trees rebuilt from store":
+			_, rebuilt = rec["took_seconds"].(float64)
+		}
+	}
+	if !started || !rebuilt {
+		t.Fatalf("JSON logs lack the start line or the rebuild time in seconds (took_seconds):\n%s", d.stderr.String())
+	}
+}
