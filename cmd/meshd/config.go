@@ -143,7 +143,7 @@ func flagSet(s *settings, cli *cliFlags, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&s.JoinToken, "join-token", s.JoinToken, "join the private mesh whose `token` another node printed (meshctl token prints it again): its secret, identity and members")
 	fs.BoolVar(&s.Open, "open", s.Open, "an open mesh: no mesh secret, any node that finds this one may join (without it a fresh node makes its own secret)")
 	fs.StringVar(&s.Allowlist, "allowlist", s.Allowlist, "`file` of peer IDs (one a line, # comments); only they may connect")
-	fs.StringVar(&s.EncryptionKey, "encryption-key-file", s.EncryptionKey, "`file` with a 32-byte key (64 hex characters) to encrypt stored values")
+	fs.StringVar(&s.EncryptionKey, "encryption-key-file", s.EncryptionKey, "`file` with a 32-byte key (64 hex characters) to encrypt stored values; backups are then sealed too, and restore only on a node with this key")
 	fs.BoolVar(&s.MDNS, "mdns", s.MDNS, "discover peers on the LAN with mDNS")
 	fs.BoolVar(&s.Memory, "memory", s.Memory, "keep everything in memory (no disk, fresh identity)")
 	fs.IntVar(&s.Partitions, "partitions", s.Partitions, "partition `count`, fixed for the life of the mesh")
