@@ -142,6 +142,10 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 		}
 		return nil
 	}
+	if err := sec.persist(); err != nil {
+		closeNode()
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())

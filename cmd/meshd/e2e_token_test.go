@@ -103,3 +103,25 @@ func TestE2EJoinTokenRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A start that fails leaves no mesh secret behind, so the operator's next
+// try, with the join token meant, is not refused as another mesh's.
+func TestE2EFailedStartKeepsNoSecret(t *testing.T) {
+	a := startDaemon(t, t.TempDir(), privateMesh)
+	dir := t.TempDir()
+	code, _, stderr := runMeshd(t, "--data", dir, "--api", "127.0.0.1:0", "--mdns=false", "--listen", a.tcpListen())
+	if code != 1 {
+		t.Fatalf("start on a held port: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, secretFile)); err == nil {
+		t.Fatal("a failed start left a mesh secret")
+	}
+	b := startDaemon(t, dir, "--join-token", a.token)
+	if err := a.put("k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "k on the node that joined after a failed start", func() bool {
+		v, ok := b.get("k")
+		return ok && v == "v"
+	})
+}

@@ -27,6 +27,22 @@ type meshSecret struct {
 	key     []byte // 32 bytes; nil for an open mesh (--open)
 	file    string // where it is kept; "" in memory
 	created bool   // made by this start: the join token is printed
+	pending bool   // file is still to be written (persist), once the node runs
+}
+
+// persist writes a new secret to its file. It is called once the node has
+// started, so a start that fails (a port in use, say) leaves no secret of a
+// mesh that never ran, which would then refuse the join token of the mesh
+// the operator meant.
+func (m *meshSecret) persist() error {
+	if !m.pending {
+		return nil
+	}
+	if err := os.WriteFile(m.file, swarmKeyFile(m.key), 0o600); err != nil {
+		return fmt.Errorf("meshd: mesh secret: %v", err)
+	}
+	m.pending = false
+	return nil
 }
 
 // applyJoinToken folds --join-token into the settings: the mesh's
@@ -106,9 +122,10 @@ func resolveSecret(s *settings, log *slog.Logger) (meshSecret, error) {
 	return sec, err
 }
 
-// keepSecret stores key in the data directory (not with --memory). A data
-// directory that already holds another mesh's secret is refused: its data
-// belongs to that mesh and would leak into this one.
+// keepSecret plans to keep key in the data directory (not with --memory;
+// persist writes it). A data directory that already holds another mesh's
+// secret is refused: its data belongs to that mesh and would leak into
+// this one.
 func keepSecret(s *settings, key []byte) (meshSecret, error) {
 	if s.Memory {
 		return meshSecret{key: key}, nil
@@ -123,13 +140,7 @@ func keepSecret(s *settings, key []byte) (meshSecret, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return meshSecret{}, err
 	}
-	if err := os.MkdirAll(s.Data, 0o700); err != nil {
-		return meshSecret{}, fmt.Errorf("meshd: mesh secret: %v", err)
-	}
-	if err := os.WriteFile(path, swarmKeyFile(key), 0o600); err != nil {
-		return meshSecret{}, fmt.Errorf("meshd: mesh secret: %v", err)
-	}
-	return meshSecret{key: key, file: path}, nil
+	return meshSecret{key: key, file: path, pending: true}, nil
 }
 
 // readSwarmKey reads a swarm key file; fs.ErrNotExist when there is none.
