@@ -3,6 +3,7 @@ package crdt
 import (
 	"cmp"
 	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -56,14 +57,72 @@ func addSat(a, b uint64) uint64 {
 	return math.MaxUint64
 }
 
-// Value returns the sum of increments minus decrements, wrapping like int64
-// arithmetic if it exceeds the int64 range.
+// Value returns the sum of increments minus decrements, clamped to the
+// int64 range; Sum says when it had to clamp.
 func (c *Counter) Value() int64 {
-	var v uint64
+	v, _ := c.Sum()
+	return v
+}
+
+// Sum returns the sum of increments minus decrements, exactly, or, with
+// ErrCounterRange, the nearest int64 when the sum is outside the range.
+// Totals are added in 128 bits, so no number of nodes can wrap them.
+func (c *Counter) Sum() (int64, error) {
+	var p, n uint128
 	for _, e := range c.entries {
-		v += e.p - e.n
+		p = p.add(e.p)
+		n = n.add(e.n)
 	}
-	return int64(v)
+	if !p.less(n) {
+		d := p.sub(n)
+		if d.hi != 0 || d.lo > math.MaxInt64 {
+			return math.MaxInt64, ErrCounterRange
+		}
+		return int64(d.lo), nil
+	}
+	d := n.sub(p)
+	if d.hi != 0 || d.lo > 1<<63 {
+		return math.MinInt64, ErrCounterRange
+	}
+	return int64(-d.lo), nil // -d.lo wraps to MinInt64 for d.lo = 1<<63, as it should
+}
+
+// CheckAdd reports, with ErrCounterRange, whether Add(node, n) would take
+// the counter's value out of the int64 range or saturate node's own total
+// (where the increment would be partly lost). A caller refuses such an
+// increment rather than wrap.
+func (c *Counter) CheckAdd(node NodeID, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	var e counterEntry
+	if i, ok := c.find(node); ok {
+		e = c.entries[i]
+	}
+	if (n > 0 && e.p > math.MaxUint64-uint64(n)) || (n < 0 && e.n > math.MaxUint64-(uint64(-(n+1))+1)) {
+		return ErrCounterRange
+	}
+	next := c.Clone().(*Counter)
+	next.Add(node, n)
+	_, err := next.Sum()
+	return err
+}
+
+// uint128 is an unsigned 128-bit integer, for exact counter sums.
+type uint128 struct{ hi, lo uint64 }
+
+func (a uint128) add(b uint64) uint128 {
+	lo, carry := bits.Add64(a.lo, b, 0)
+	return uint128{a.hi + carry, lo}
+}
+
+func (a uint128) sub(b uint128) uint128 {
+	lo, borrow := bits.Sub64(a.lo, b.lo, 0)
+	return uint128{a.hi - b.hi - borrow, lo}
+}
+
+func (a uint128) less(b uint128) bool {
+	return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo)
 }
 
 // Merge merges o into c, per node the maximum of each total. It does not

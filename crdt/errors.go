@@ -32,4 +32,10 @@ var (
 	// duplicates, non-minimal varints, trailing bytes, dots outside the
 	// causal context, ...). Rejecting it keeps "same state => same bytes".
 	ErrMalformed = errors.New("crdt: malformed encoding")
+
+	// ErrCounterRange is returned by Counter.Sum when the counter's value
+	// is outside the int64 range (merged totals of several nodes can take
+	// it there), and by Counter.CheckAdd for an increment that would take
+	// it there or saturate the node's own total.
+	ErrCounterRange = errors.New("crdt: counter value out of the int64 range")
 )

@@ -37,6 +37,7 @@ func (n *Node) read(ctx context.Context, key []byte, kind crdt.Kind) (crdt.State
 		return nil, ErrClosed
 	}
 	n.stats.gets.Add(1)
+	defer n.stats.getLatency.since(n.cfg.Now, n.cfg.Now())
 	var s crdt.State
 	if n.holds(partitionOf(key, n.cfg.Partitions)) {
 		if n.quarantined(key) {
@@ -111,13 +112,20 @@ func (n *Node) Delete(ctx context.Context, key []byte) error {
 }
 
 // Incr adds delta (which may be negative) to a counter and returns the
-// counter's new local value.
+// counter's new local value. An increment that would take the value out
+// of the int64 range is refused with ErrCounterRange, nothing written.
 func (n *Node) Incr(ctx context.Context, key []byte, delta int64) (int64, error) {
 	var total int64
-	err := n.mutate(ctx, localOp{key: key, kind: crdt.KindCounter, apply: func(s crdt.State, _ crdt.Timestamp) crdt.State {
+	check := func(s crdt.State) error {
+		if err := s.(*crdt.Counter).CheckAdd(n.self, delta); err != nil {
+			return fmt.Errorf("%w: %d added to %q would take it out of the int64 range", ErrCounterRange, delta, key)
+		}
+		return nil
+	}
+	err := n.mutate(ctx, localOp{key: key, kind: crdt.KindCounter, check: check, apply: func(s crdt.State, _ crdt.Timestamp) crdt.State {
 		c := s.(*crdt.Counter)
 		d := c.Add(n.self, delta)
-		total = c.Value()
+		total = c.Value() // in range: checked
 		return d
 	}})
 	return total, err
@@ -129,7 +137,12 @@ func (n *Node) Counter(ctx context.Context, key []byte) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.(*crdt.Counter).Value(), nil
+	v, err := s.(*crdt.Counter).Sum()
+	if err != nil {
+		// Each node's increments were in range, their sum is not.
+		return v, fmt.Errorf("%w: the merged value of %q is beyond %d", ErrCounterRange, key, v)
+	}
+	return v, nil
 }
 
 // SAdd adds member to the set at key (add wins over a concurrent remove).
@@ -181,8 +194,11 @@ func (n *Node) GetMV(ctx context.Context, key []byte) ([][]byte, error) {
 	return s.(*crdt.MVRegister).Values(), nil
 }
 
-// Keys yields, in byte order, every key starting with prefix that holds a
-// live value of any kind (deleted registers are skipped).
+// Keys yields every key starting with prefix that holds a live value of
+// any kind (deleted registers are skipped), in the datastore's order: byte
+// order with pebble (keys are stored hex-encoded, which keeps their
+// order), no particular order with the memory store (Memory) or another
+// Config.Datastore. Sort them if order matters there.
 func (n *Node) Keys(ctx context.Context, prefix []byte) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
 		stop := fmt.Errorf("stop")

@@ -26,4 +26,13 @@ var (
 	// ErrMeshMismatch: a peer belongs to another mesh or has another
 	// partition count or replication factor.
 	ErrMeshMismatch = errors.New("node: peer is in another mesh")
+	// ErrCounterRange: an increment would take a counter out of the int64
+	// range (and is refused, nothing written), or the merged increments of
+	// several nodes already have (Counter returns the nearest int64).
+	ErrCounterRange = errors.New("node: counter out of the int64 range")
+	// ErrAddrInUse: a listen address names a port another process holds.
+	ErrAddrInUse = errors.New("node: listen address in use")
+	// ErrDataDirInUse: another node (this process or another) has the data
+	// directory open.
+	ErrDataDirInUse = errors.New("node: data directory in use")
 )

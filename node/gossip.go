@@ -234,6 +234,10 @@ func (n *Node) receive(sub *pubsub.Subscription) {
 			continue
 		}
 		n.stats.deltasIn.Add(uint64(len(r.records)))
+		now := n.cfg.Now().UnixNano()
+		for _, rec := range r.records {
+			n.stats.propagation.observe(time.Duration(now - rec.stamp.Wall))
+		}
 		req := &request{apply: func(tx *txn) error { return n.applyRemote(tx, r) }}
 		select {
 		case n.reqs <- req:

@@ -106,6 +106,9 @@ func (n *Node) startHost(ctx context.Context, key crypto.PrivKey) error {
 	opts = append(opts, secOpts...)
 	h := n.cfg.Host
 	if h == nil {
+		if err := checkListenFree(listen); err != nil {
+			return err
+		}
 		if h, err = libp2p.New(opts...); err != nil {
 			return fmt.Errorf("node: libp2p host: %w", err)
 		}

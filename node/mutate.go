@@ -20,7 +20,11 @@ type localOp struct {
 	// adds only extend this node's own contribution, which its own record
 	// always has.
 	observes bool
-	apply    opFunc
+	// check, when set, may refuse the operation on the state it would
+	// apply to (a counter increment out of the int64 range), before
+	// anything is stamped or written.
+	check func(s crdt.State) error
+	apply opFunc
 }
 
 // Safety under placement. A counter increment, set add or multi-value
@@ -42,10 +46,16 @@ type localOp struct {
 
 // mutate runs a local write of one key on the event loop and returns once
 // it is durable.
-func (n *Node) mutate(ctx context.Context, op localOp) error {
+func (n *Node) mutate(ctx context.Context, op localOp) (err error) {
 	if err := n.checkKey(op.key); err != nil {
 		return err
 	}
+	start := n.cfg.Now()
+	defer func() {
+		if err == nil {
+			n.stats.putLatency.since(n.cfg.Now, start)
+		}
+	}()
 	p := partitionOf(op.key, n.cfg.Partitions)
 	if !n.holds(p) {
 		return n.mutateHint(ctx, op)
@@ -78,7 +88,7 @@ func (n *Node) mutate(ctx context.Context, op localOp) error {
 		if cur, err = tx.localBase(op.key, cur); err != nil {
 			return err
 		}
-		next, delta, stamp, err := n.applyOp(op.key, cur, op.kind, op.apply)
+		next, delta, stamp, err := n.applyOp(op, cur)
 		if err != nil {
 			return err
 		}
@@ -97,7 +107,8 @@ func (n *Node) placementUnsettled() bool {
 
 // applyOp applies a local operation to a copy of cur (nil: a new state of
 // kind). Event loop only: it ticks the clock.
-func (n *Node) applyOp(key []byte, cur crdt.State, kind crdt.Kind, op opFunc) (next, delta crdt.State, stamp crdt.Timestamp, err error) {
+func (n *Node) applyOp(o localOp, cur crdt.State) (next, delta crdt.State, stamp crdt.Timestamp, err error) {
+	key, kind := o.key, o.kind
 	if cur == nil {
 		if cur, err = crdt.New(kind); err != nil {
 			return nil, nil, stamp, err
@@ -107,8 +118,13 @@ func (n *Node) applyOp(key []byte, cur crdt.State, kind crdt.Kind, op opFunc) (n
 	} else {
 		cur = cur.Clone()
 	}
+	if o.check != nil {
+		if err := o.check(cur); err != nil {
+			return nil, nil, stamp, err
+		}
+	}
 	stamp = n.clock.Now(n.cfg.Now().UnixNano())
-	delta = op(cur, stamp)
+	delta = o.apply(cur, stamp)
 	if size := len(crdt.Encode(cur)); size > n.cfg.MaxValueBytes+1024 {
 		return nil, nil, stamp, fmt.Errorf("%w: state of %q would grow to %d bytes", ErrValueTooLarge, key, size)
 	}
@@ -155,7 +171,7 @@ func (n *Node) mutateHint(ctx context.Context, op localOp) error {
 		if err != nil {
 			return err
 		}
-		next, _, _, err := n.applyOp(op.key, base, op.kind, op.apply)
+		next, _, _, err := n.applyOp(op, base)
 		if err != nil {
 			return err
 		}

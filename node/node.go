@@ -488,7 +488,7 @@ func (n *Node) rebuildTrees(ctx context.Context) error {
 			}
 		})
 	}
-	n.log.Info("merkle trees rebuilt from store", "keys", count, "partitions", n.cfg.Partitions, "took", time.Since(start))
+	n.log.Info("merkle trees rebuilt from store", "keys", count, "partitions", n.cfg.Partitions, "took_seconds", time.Since(start).Seconds())
 	return nil
 }
 

@@ -123,9 +123,10 @@ func openSealedStore(ctx context.Context, cfg *Config) (ds.Batching, bool, error
 // sealedStore seals values on their way into child and opens them on the
 // way out.
 type sealedStore struct {
-	child ds.Batching
-	aead  cipher.AEAD
-	keyID [4]byte
+	child     ds.Batching
+	aead      cipher.AEAD
+	keyID     [4]byte
+	backupKey []byte // seals backups (BackupKey)
 }
 
 var _ ds.Batching = (*sealedStore)(nil)
@@ -137,7 +138,27 @@ func newSealedStore(child ds.Batching, key []byte) (*sealedStore, error) {
 	}
 	s := &sealedStore{child: child, aead: aead}
 	s.keyID = sealKeyID(key)
+	s.backupKey = deriveBackupKey(key)
 	return s, nil
+}
+
+// deriveBackupKey is the key backups of a sealed store are sealed under:
+// derived from the store key, so one key file opens both, yet a backup key
+// handed to a backup tool is not the store key.
+func deriveBackupKey(storeKey []byte) []byte {
+	sum := sha256.Sum256(append([]byte("gossipmesh/backup-key/v1\x00"), storeKey...))
+	return sum[:]
+}
+
+// BackupKey is the key this node seals its backups under and opens sealed
+// backups with: with Config.EncryptionKeyFile, one derived from the store
+// key (a backup of an encrypted store is encrypted too); nil for a store
+// kept in the clear, whose backups are plain.
+func (n *Node) BackupKey() []byte {
+	if s, ok := n.store.Batching.(*sealedStore); ok {
+		return s.backupKey
+	}
+	return nil
 }
 
 func sealKeyID(key []byte) [4]byte {

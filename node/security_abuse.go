@@ -154,7 +154,7 @@ func (n *Node) noteInvalid(from peer.ID) {
 	n.sec.gate.block(from, now.Add(d))
 	n.sec.peersBlocked.Add(1)
 	n.log.Warn("disconnecting and blocking a peer that keeps sending invalid input",
-		"peer", from, "limit_per_minute", limit, "blocked_for", d)
+		"peer", from, "limit_per_minute", limit, "blocked_for_seconds", d.Seconds())
 	// Not inline: the caller may be a pubsub validator or a stream handler
 	// of the connection being closed.
 	go n.host.Network().ClosePeer(from)

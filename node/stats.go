@@ -2,10 +2,11 @@ package node
 
 import (
 	"context"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"slices"
 	"sort"
 	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 )
@@ -20,6 +21,10 @@ type counters struct {
 	storeErrors, placementChanges      atomic.Uint64
 	tombstonesCollected                atomic.Uint64
 	lastInvalidLog                     atomic.Int64
+
+	putLatency, getLatency latency // local writes and reads, start to return
+	syncDuration           latency // anti-entropy sessions that completed
+	propagation            latency // a gossip delta's arrival after its stamp
 }
 
 // Stats are cumulative counters since the node started.
@@ -38,6 +43,15 @@ type Stats struct {
 	TombstonesCollected uint64
 	BytesSent           map[string]uint64 // per libp2p protocol: gossip, anti-entropy, handoff, identify
 	BytesReceived       map[string]uint64
+
+	// Latency histograms (LatencyBuckets, in seconds), measured on
+	// Config.Now. PutLatency: a local write (put, delete, incr, set and
+	// mv operations) from call to return, failures excluded. GetLatency:
+	// a local read, not-found included. SyncDuration: a completed
+	// anti-entropy session, either role. Propagation: a gossip delta's
+	// arrival here after the stamp its writer gave it (writer's clock
+	// against ours; skew shows, a negative gap counts as 0).
+	PutLatency, GetLatency, SyncDuration, Propagation Histogram
 }
 
 // Stats returns the node's counters.
@@ -52,6 +66,8 @@ func (n *Node) Stats() Stats {
 		TombstonesCollected: s.tombstonesCollected.Load(),
 		BytesSent:           map[string]uint64{},
 		BytesReceived:       map[string]uint64{},
+		PutLatency:          s.putLatency.snapshot(), GetLatency: s.getLatency.snapshot(),
+		SyncDuration: s.syncDuration.snapshot(), Propagation: s.propagation.snapshot(),
 	}
 	if n.bandwidth != nil {
 		// Stream bytes by protocol as libp2p counted them: gossip
@@ -106,7 +122,10 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
-// Peers lists the connected members of this mesh.
+// Peers lists the live members of this mesh, sorted by peer ID: the peers
+// that passed the mesh handshake or sent a heartbeat and have not been
+// silent for DeadAfter. A member is listed whether or not a connection to
+// it is open at this moment (a suspected member is still live).
 func (n *Node) Peers() []PeerInfo {
 	ids := n.members.list()
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })

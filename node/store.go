@@ -66,8 +66,13 @@ func openStore(cfg *Config) (ds.Batching, bool, error) {
 	case cfg.Memory:
 		return dssync.MutexWrap(ds.NewMapDatastore()), true, nil
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, false, err
+	}
 	dir := filepath.Join(cfg.DataDir, "store")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		lock.release()
 		return nil, false, fmt.Errorf("%w: %v", ErrStore, err)
 	}
 	// Batches are written without sync; a batch holding a write that is
@@ -77,9 +82,10 @@ func openStore(cfg *Config) (ds.Batching, bool, error) {
 	// crash, and not syncing them keeps gossip latency off the disk.
 	store, err := pebbleds.NewDatastore(dir, pebbleds.WithPebbleWriteOptions(pebble.NoSync))
 	if err != nil {
+		lock.release()
 		return nil, false, fmt.Errorf("%w: open %s: %v", ErrStore, dir, err)
 	}
-	return store, true, nil
+	return &lockedStore{Batching: store, lock: lock}, true, nil
 }
 
 // partitionOf maps a key to its partition with a stable, domain-separated

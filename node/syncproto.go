@@ -384,6 +384,7 @@ func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) (hello,
 // every received message on the event loop, where its records are merged
 // and made durable.
 func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id peer.ID, sess *antientropy.Session, first antientropy.Output) error {
+	start := n.cfg.Now()
 	sendq := make(chan []antientropy.Message, 64)
 	werr := make(chan error, 1)
 	go func() {
@@ -442,6 +443,7 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 	}
 	_ = s.CloseWrite()
 	n.stats.syncSessions.Add(1)
+	n.stats.syncDuration.since(n.cfg.Now, start)
 	n.stats.syncBytesSent.Add(f.sent)
 	n.stats.syncBytesReceived.Add(f.received)
 	return nil

@@ -48,7 +48,7 @@ type Status struct {
 	Hints int
 }
 
-// PeerInfo describes a connected mesh member.
+// PeerInfo describes a live mesh member (see Node.Peers).
 type PeerInfo struct {
 	ID    peer.ID
 	Addrs []multiaddr.Multiaddr

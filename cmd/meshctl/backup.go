@@ -54,7 +54,7 @@ func (a *app) backup(ctx context.Context, args []string) error {
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("backup: %v", err)
 	}
-	n, err := backup.Verify(tmp)
+	n, err := backup.Check(tmp)
 	if err != nil {
 		return fmt.Errorf("backup: meshd sent a bad file (%v); %s left unchanged", err, dst)
 	}
@@ -82,7 +82,7 @@ func (a *app) restore(ctx context.Context, args []string) error {
 		return fmt.Errorf("restore: %v", err)
 	}
 	defer f.Close()
-	if _, err := backup.Verify(f); err != nil {
+	if _, err := backup.Check(f); err != nil {
 		return fmt.Errorf("restore: %s: %v; nothing was changed", args[0], err)
 	}
 	info, err := f.Stat()

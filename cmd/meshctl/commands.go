@@ -125,9 +125,10 @@ func (a *app) rootCmd() *cobra.Command {
 		a.cmd("id", "Print this node's peer ID and multiaddrs", exactArgs(0), a.id),
 		a.cmd("peers", "List connected mesh members", exactArgs(0), a.peers),
 		a.cmd("status", "Show per-partition Merkle roots, key counts and agreeing peers", exactArgs(0), a.status),
-		a.cmd("backup FILE", "Write a verified backup of the node to FILE", exactArgs(1), a.backup),
+		a.cmd("backup FILE", "Write a verified backup of the node to FILE (sealed when its store is encrypted: restore needs the same key)", exactArgs(1), a.backup),
 		a.cmd("restore FILE", "Verify the backup FILE, then merge it into the node", exactArgs(1), a.restore),
 		a.keygenCmd(),
+		a.tokenCmd(),
 	)
 	return root
 }

@@ -34,6 +34,8 @@ type settings struct {
 	Join          []string      `toml:"join"`
 	Mesh          string        `toml:"mesh"`
 	SwarmKey      string        `toml:"swarm-key"`
+	JoinToken     string        `toml:"join-token"`
+	Open          bool          `toml:"open"`
 	Allowlist     string        `toml:"allowlist"`
 	EncryptionKey string        `toml:"encryption-key-file"`
 	MDNS          bool          `toml:"mdns"`
@@ -47,16 +49,31 @@ type settings struct {
 	LogLevel      string        `toml:"log-level"`
 	SyncInterval  time.Duration `toml:"sync-interval"`
 	MaxValueBytes int           `toml:"max-value-bytes"`
+
+	tokenKey []byte // the mesh secret --join-token carries (applyJoinToken)
+}
+
+// defaultP2PPort is meshd's libp2p port, for TCP and QUIC alike. It is
+// fixed, unlike the library's (the OS picks), so the address another node
+// bootstraps to survives a restart, as kubo's 4001 does.
+const defaultP2PPort = 7800
+
+// defaultAPI is the HTTP API's default address: loopback only.
+const defaultAPI = "127.0.0.1:7700"
+
+// defaultListen is meshd's default --listen: TCP and QUIC on every IPv4
+// interface, on defaultP2PPort.
+func defaultListen() []string {
+	return []string{
+		fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", defaultP2PPort),
+		fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", defaultP2PPort),
+	}
 }
 
 func defaultSettings() settings {
 	d := node.DefaultConfig()
-	listen := make([]string, len(d.ListenAddrs))
-	for i, a := range d.ListenAddrs {
-		listen[i] = a.String()
-	}
 	return settings{
-		Data: d.DataDir, Listen: listen, API: "127.0.0.1:7700", Mesh: d.Mesh,
+		Data: d.DataDir, Listen: defaultListen(), API: defaultAPI, Mesh: d.Mesh,
 		MDNS: d.MDNS, Partitions: d.Partitions, LogFormat: "text", LogLevel: "info",
 		SyncInterval: d.SyncInterval, MaxValueBytes: d.MaxValueBytes,
 	}
@@ -110,20 +127,23 @@ func (p *pinFlag) Set(s string) error {
 	return nil
 }
 
-// flagSet declares meshd's flags over s.
-func flagSet(s *settings, configFile *string, out io.Writer) *flag.FlagSet {
+// flagSet declares meshd's flags over s, and the command-line-only ones
+// over cli.
+func flagSet(s *settings, cli *cliFlags, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("meshd", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(configFile, "config", "", "TOML config `file`; its keys are these flag names, and flags given override it")
+	cli.declare(fs)
 	fs.StringVar(&s.Data, "data", s.Data, "`dir`ectory for the store and the node identity")
-	fs.Var(&listFlag{v: &s.Listen}, "listen", "libp2p listen `multiaddr` (repeatable; default TCP and QUIC on all interfaces)")
+	fs.Var(&listFlag{v: &s.Listen}, "listen", "libp2p listen `multiaddr` (repeatable; a port another process holds is refused)")
 	fs.StringVar(&s.API, "api", s.API, "HTTP API address `host:port` (port 0 picks one)")
 	fs.Var(&listFlag{v: &s.Bootstrap}, "bootstrap", "bootstrap peer `multiaddr` with /p2p/PEERID (repeatable)")
 	fs.Var(&listFlag{v: &s.Join}, "join", "HTTP API `url` of a peer (http://node1:7700) to ask for its addresses and dial, retrying until it answers and whenever it drops (repeatable)")
 	fs.StringVar(&s.Mesh, "mesh", s.Mesh, "mesh `name`; peers of other meshes are refused")
-	fs.StringVar(&s.SwarmKey, "swarm-key", s.SwarmKey, "pre-shared swarm key `file` for a private mesh")
+	fs.StringVar(&s.SwarmKey, "swarm-key", s.SwarmKey, "pre-shared swarm key `file` for a private mesh (default: the mesh secret in the data directory, made on the first start)")
+	fs.StringVar(&s.JoinToken, "join-token", s.JoinToken, "join the private mesh whose `token` another node printed (meshctl token prints it again): its secret, identity and members")
+	fs.BoolVar(&s.Open, "open", s.Open, "an open mesh: no mesh secret, any node that finds this one may join (without it a fresh node makes its own secret)")
 	fs.StringVar(&s.Allowlist, "allowlist", s.Allowlist, "`file` of peer IDs (one a line, # comments); only they may connect")
-	fs.StringVar(&s.EncryptionKey, "encryption-key-file", s.EncryptionKey, "`file` with a 32-byte key (64 hex characters) to encrypt stored values")
+	fs.StringVar(&s.EncryptionKey, "encryption-key-file", s.EncryptionKey, "`file` with a 32-byte key (64 hex characters) to encrypt stored values; backups are then sealed too, and restore only on a node with this key")
 	fs.BoolVar(&s.MDNS, "mdns", s.MDNS, "discover peers on the LAN with mDNS")
 	fs.BoolVar(&s.Memory, "memory", s.Memory, "keep everything in memory (no disk, fresh identity)")
 	fs.IntVar(&s.Partitions, "partitions", s.Partitions, "partition `count`, fixed for the life of the mesh")
@@ -131,41 +151,54 @@ func flagSet(s *settings, configFile *string, out io.Writer) *flag.FlagSet {
 	fs.Var(&pinFlag{v: &s.Pin}, "pin", "hold `partition` whatever the placement (repeatable)")
 	fs.StringVar(&s.APITokenFile, "api-token-file", s.APITokenFile, "`file` holding a bearer token the HTTP API will require")
 	fs.BoolVar(&s.APIInsecure, "api-insecure", s.APIInsecure, "serve the API on a non-loopback address without a token (refused otherwise)")
-	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json")
+	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json (fields holding a duration name its unit: took_seconds)")
 	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&s.SyncInterval, "sync-interval", s.SyncInterval, "mean `time` between anti-entropy rounds")
 	fs.IntVar(&s.MaxValueBytes, "max-value-bytes", s.MaxValueBytes, "largest value accepted, in `bytes`")
 	return fs
 }
 
-// loadSettings parses args over the defaults, with a config file (when
-// --config names one) between the two: defaults < file < flags.
+// loadSettings is parseCommand for the settings alone.
 func loadSettings(args []string, helpOut io.Writer) (settings, error) {
+	s, _, err := parseCommand(args, helpOut)
+	return s, err
+}
+
+// parseCommand parses args over the defaults, with a config file (when
+// --config names one) between the two: defaults < file < flags.
+func parseCommand(args []string, helpOut io.Writer) (settings, cliFlags, error) {
+	args = configPrintArgs(args)
 	// Pass 1 finds --config only; pass 2 applies the file, then the flags
 	// again so that they win.
-	var configFile string
+	var cli cliFlags
 	probe := defaultSettings()
-	fs := flagSet(&probe, &configFile, io.Discard)
+	fs := flagSet(&probe, &cli, io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			flagSet(&probe, &configFile, helpOut).PrintDefaults()
-			return settings{}, err
+			flagSet(&probe, &cli, helpOut).PrintDefaults()
+			return settings{}, cli, err
 		}
-		return settings{}, usagef("%v", err)
+		return settings{}, cli, usagef("%v", err)
 	}
 	if fs.NArg() > 0 {
-		return settings{}, usagef("unexpected argument %q (meshd takes only flags)", fs.Arg(0))
+		return settings{}, cli, usagef("unexpected argument %q (meshd takes only flags, or: meshd config print)", fs.Arg(0))
+	}
+	if cli.version {
+		return settings{}, cli, nil
 	}
 	s := defaultSettings()
-	if configFile != "" {
-		if err := readConfigFile(configFile, &s); err != nil {
-			return settings{}, err
+	if cli.config != "" {
+		if err := readConfigFile(cli.config, &s); err != nil {
+			return settings{}, cli, err
 		}
 	}
-	if err := flagSet(&s, &configFile, io.Discard).Parse(args); err != nil {
-		return settings{}, usagef("%v", err)
+	if err := flagSet(&s, &cli, io.Discard).Parse(args); err != nil {
+		return settings{}, cli, usagef("%v", err)
 	}
-	return s, s.validate()
+	if err := s.applyJoinToken(); err != nil {
+		return settings{}, cli, err
+	}
+	return s, cli, s.validate()
 }
 
 // readConfigFile decodes a TOML file over s, refusing keys it does not
@@ -223,6 +256,8 @@ func (s *settings) validate() error {
 		return usagef("--sync-interval must be at least %v, got %v", minSyncInterval, s.SyncInterval)
 	case s.MaxValueBytes <= 0:
 		return usagef("--max-value-bytes must be positive")
+	case s.Open && s.SwarmKey != "":
+		return usagef("--open and --swarm-key contradict each other: an open mesh has no key")
 	}
 	if _, err := parseLevel(s.LogLevel); err != nil {
 		return err

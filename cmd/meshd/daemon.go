@@ -33,8 +33,12 @@ const shutdownGrace = 10 * time.Second
 // the exit status: 0 after a clean stop, 1 on a runtime failure or a second
 // signal, 2 for bad flags or config.
 func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
-	s, err := loadSettings(args, stderr)
+	s, cli, err := parseCommand(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err == nil && cli.version {
+		printVersion(stdout)
 		return 0
 	}
 	if err == nil {
@@ -43,6 +47,17 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	if err != nil {
 		fmt.Fprintln(stderr, oneLine(err))
 		return 2
+	}
+	switch {
+	case cli.check:
+		fmt.Fprintln(stdout, "meshd: settings OK")
+		return 0
+	case cli.printConfig:
+		if err := printConfig(stdout, &s); err != nil {
+			fmt.Fprintln(stderr, "meshd:", err)
+			return 1
+		}
+		return 0
 	}
 	logger := newLogger(&s, stderr)
 	if err := serve(&s, logger, stdout, sigs); err != nil {
@@ -64,8 +79,14 @@ func checkSettings(s *settings) error {
 	if err := checkAPIExposure(s, token); err != nil {
 		return err
 	}
-	_, err = s.nodeConfig(slog.Default())
-	return err
+	cfg, err := s.nodeConfig(slog.Default())
+	if err != nil {
+		return err
+	}
+	if err := cfg.Check(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
 }
 
 // oneLine formats an error as the single stderr line the contract asks for.
@@ -91,6 +112,13 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	if err != nil {
 		return err
 	}
+	sec, err := resolveSecret(s, logger)
+	if err != nil {
+		return err
+	}
+	if sec.key != nil {
+		cfg.SwarmKey, cfg.SwarmKeyFile = swarmKeyFile(sec.key), ""
+	}
 	// Bind the API first: a busy port is the most common start failure and
 	// should not cost a node start and stop.
 	ln, err := net.Listen("tcp", s.API)
@@ -114,9 +142,13 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 		}
 		return nil
 	}
+	if err := sec.persist(); err != nil {
+		closeNode()
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	if !s.Memory {
 		reg.MustRegister(storeSizeGauge(s.Data))
 	}
@@ -124,7 +156,7 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	srv := &http.Server{
 		Handler: httpapi.NewHandler(n, httpapi.Options{
 			Token: token, Registry: reg, Logger: logger, Done: done,
-			TempDir: restoreTempDir(s),
+			TempDir: restoreTempDir(s), JoinToken: tokenSource(s, sec, n),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -152,6 +184,7 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	for _, a := range n.Addrs() {
 		fmt.Fprintf(stdout, "meshd: listening on %s\n", a)
 	}
+	printSecret(stdout, s, sec, n)
 	fmt.Fprintf(stdout, "meshd: API on http://%s\n", ln.Addr())
 	logger.Info("meshd started", "peer", n.ID(), "mesh", s.Mesh, "api", ln.Addr().String(), "memory", s.Memory)
 	if token == "" && !isLoopback(s.API) {

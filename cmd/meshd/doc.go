@@ -4,25 +4,35 @@
 //
 //	meshd [--data DIR] [--listen MULTIADDR]... [--api HOST:PORT]
 //	      [--bootstrap MULTIADDR/p2p/PEERID]... [--join URL]... [--mesh NAME]
-//	      [--config FILE]
-//	      [--swarm-key FILE] [--allowlist FILE] [--encryption-key-file FILE]
+//	      [--config FILE [--check]] [--print-config] [--version]
+//	      [--join-token TOKEN | --swarm-key FILE | --open]
+//	      [--allowlist FILE] [--encryption-key-file FILE]
 //	      [--mdns=true|false] [--memory] [--partitions N] [--replication R]
 //	      [--pin PARTITION]... [--api-token-file FILE]
 //	      [--sync-interval D] [--max-value-bytes N]
 //	      [--log-format text|json] [--log-level debug|info|warn|error]
+//	meshd [flags] config print
 //
 // Settings come from the defaults, then the --config TOML file, then the
 // flags given: later wins. The file's keys are the flag names, and unknown
 // keys are refused. A list flag given on the command line replaces the file's
-// list. Example file:
+// list. cmd/meshd/meshd.example.toml lists every key with its default (a
+// test keeps it so); --check validates the settings and the files they
+// name and exits, and "meshd config print" prints the settings in force as
+// a config file.
 //
-//	data = "/var/lib/meshd"
-//	api = "127.0.0.1:7700"
-//	listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
-//	bootstrap = ["/ip4/10.0.0.2/tcp/4001/p2p/12D3KooW..."]
-//	mesh = "plant-7"
-//	mdns = false
-//	log-format = "json"
+// libp2p listens on port 7800 (TCP and QUIC) unless told otherwise: a fixed
+// port, so the address another node bootstraps to survives a restart. A
+// port another process holds is refused at start, and so is a data
+// directory another node has open (naming its PID).
+//
+// A fresh node makes its own private mesh: a mesh secret (a libp2p swarm
+// key, DIR/swarm.key) on the first start, and prints a join token, which
+// carries the mesh's name, partition count, replication factor, secret and
+// this node's addresses. Another node joins with --join-token TOKEN;
+// meshctl token prints it again. --swarm-key names a key file managed by
+// hand instead, and --open runs an open mesh, without a secret, that any
+// node finding this one may join.
 //
 // --join http://node1:7700 names a peer by its HTTP API instead of its peer
 // ID: meshd asks it for GET /v1/id and dials the addresses it returns,
@@ -30,7 +40,8 @@
 // that peer stops being a member. It is how containers that know each other
 // only by service name find each other (simulations/cluster/compose.yaml).
 //
-// At start meshd prints its peer ID, its listen multiaddrs and the API
+// At start meshd prints its peer ID, its listen multiaddrs, the kind of
+// mesh (with the join token when it made the secret) and, last, the API
 // address on stdout; logs go to stderr. SIGINT or SIGTERM stops it cleanly
 // (API drained, store flushed and closed); a second signal exits at once
 // with status 1. Bad flags or config print one line on stderr and exit 2.

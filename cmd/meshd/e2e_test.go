@@ -20,6 +20,13 @@ import (
 // End-to-end tests run the built meshd and meshctl binaries on loopback
 // with temporary data directories. They are skipped with -short.
 
+// The test binaries are built with a release version set by the linker,
+// as a release build would be.
+const (
+	versionVar = "github.com/gossipmesh/gossipmesh/internal/version.Version"
+	e2eVersion = "v0.0.0-e2e"
+)
+
 var (
 	buildOnce sync.Once
 	binDir    string
@@ -37,7 +44,8 @@ func binaries(t *testing.T) (meshd, meshctl string) {
 		if buildErr != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", binDir, "github.com/gossipmesh/gossipmesh/cmd/meshd", "github.com/gossipmesh/gossipmesh/cmd/meshctl").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binDir, "-ldflags", "-X "+versionVar+"="+e2eVersion,
+			"github.com/gossipmesh/gossipmesh/cmd/meshd", "github.com/gossipmesh/gossipmesh/cmd/meshctl").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -62,6 +70,7 @@ type daemon struct {
 	cmd    *exec.Cmd
 	api    string // http://host:port
 	addr   string // first listen multiaddr with /p2p/
+	token  string // the join token printed at start, if one was
 	stderr *lockedBuffer
 	exited chan struct{}
 }
@@ -84,11 +93,21 @@ func (l *lockedBuffer) String() string {
 }
 
 // startDaemon starts meshd on a data directory and waits for its API line.
+// The mesh is open (--open) unless extra names a secret (--swarm-key,
+// --join-token) or asks for meshd's own (privateMesh).
 func startDaemon(t *testing.T, data string, extra ...string) *daemon {
 	t.Helper()
 	meshd, _ := binaries(t)
-	args := append([]string{"--data", data, "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0",
-		"--mdns=false", "--sync-interval", "300ms", "--log-level", "warn"}, extra...)
+	args := []string{"--data", data, "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0",
+		"--mdns=false", "--sync-interval", "300ms", "--log-level", "warn"}
+	if open := openUnlessSecret(extra); open != nil {
+		args = append(args, open...)
+	}
+	for _, a := range extra {
+		if a != privateMesh {
+			args = append(args, a)
+		}
+	}
 	cmd := exec.Command(meshd, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -116,6 +135,9 @@ func startDaemon(t *testing.T, data string, extra ...string) *daemon {
 		case line, ok := <-lines:
 			if !ok {
 				t.Fatalf("meshd exited before serving; stderr:\n%s", d.stderr.String())
+			}
+			if tok, ok := strings.CutPrefix(line, "meshd: join token "); ok {
+				d.token = tok
 			}
 			if a, ok := strings.CutPrefix(line, "meshd: API on "); ok {
 				d.api = a

@@ -52,7 +52,7 @@ func TestSIGHUPReloadsAllowlist(t *testing.T) {
 	code := make(chan int, 1)
 	go func() {
 		code <- run([]string{"--memory", "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--mdns=false",
-			"--allowlist", list}, pw, &logs, sigs)
+			"--allowlist", list, "--open"}, pw, &logs, sigs)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)

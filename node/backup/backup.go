@@ -3,6 +3,7 @@ package backup
 import (
 	"bufio"
 	"bytes"
+	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -60,19 +61,47 @@ type Record struct {
 	State []byte
 }
 
-// Write writes a complete backup of recs to w and returns the number of
-// records written. If recs yields an error, Write stops and returns it; what
-// was written so far has no trailer and is refused by Verify, so a failed
-// backup can never be mistaken for a complete one.
+// Write writes a complete plain backup of recs to w; see WriteWith.
 func Write(w io.Writer, recs iter.Seq2[Record, error]) (int, error) {
+	return WriteWith(w, recs, WriteOptions{})
+}
+
+// WriteOptions tunes WriteWith. The zero value writes a plain backup.
+type WriteOptions struct {
+	// Key, when set, seals the backup under it (format version 2, see
+	// seal.go); it must be KeyBytes long. Default nil: a plain backup
+	// (version 1), whose values strings(1) can read.
+	Key []byte
+}
+
+// WriteWith writes a complete backup of recs to w and returns the number
+// of records written. If recs yields an error, WriteWith stops and returns
+// it; what was written so far has no trailer and is refused by Verify, so
+// a failed backup can never be mistaken for a complete one.
+func WriteWith(w io.Writer, recs iter.Seq2[Record, error], opts WriteOptions) (int, error) {
+	hdr := append([]byte(Magic), Version, compressionZstd)
+	var aead cipher.AEAD
+	if opts.Key != nil {
+		var err error
+		if aead, err = newAEAD(opts.Key); err != nil {
+			return 0, err
+		}
+		hdr = append(append([]byte(Magic), VersionSealed, compressionZstd), sealHeader(opts.Key)...)
+	}
 	crc := crc32.New(castagnoli)
 	fw := io.MultiWriter(w, crc) // every byte before the trailer
-	if _, err := fw.Write(append([]byte(Magic), Version, compressionZstd)); err != nil {
+	if _, err := fw.Write(hdr); err != nil {
 		return 0, err
+	}
+	body := io.Writer(fw)
+	var sealer *sealWriter
+	if aead != nil {
+		sealer = &sealWriter{chunker: chunker{aead: aead, hdr: hdr}, w: fw}
+		body = sealer
 	}
 	// Concurrency 1: a backup streams to one writer, and extra encoder
 	// goroutines only cost memory on small edge devices.
-	zw, err := zstd.NewWriter(fw, zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
+	zw, err := zstd.NewWriter(body, zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
 	if err != nil {
 		return 0, err
 	}
@@ -84,6 +113,11 @@ func Write(w io.Writer, recs iter.Seq2[Record, error]) (int, error) {
 	}
 	if err := zw.Close(); err != nil {
 		return count, err
+	}
+	if sealer != nil {
+		if err := sealer.Close(); err != nil {
+			return count, err
+		}
 	}
 	trailer := binary.BigEndian.AppendUint64(nil, uint64(count))
 	trailer = sum.Sum(trailer)
@@ -121,10 +155,35 @@ func writeRecords(zw io.Writer, sum hash.Hash, recs iter.Seq2[Record, error]) (i
 	return count, bw.Flush()
 }
 
-// Verify reads a whole backup from r and checks its framing, record count
-// and checksums without keeping any record. It returns the record count.
+// Verify reads a whole plain backup from r and checks its framing, record
+// count and checksums without keeping any record. It returns the record
+// count. A sealed backup needs VerifyWith and its key (else ErrSealed).
 func Verify(r io.Reader) (int, error) {
-	return decode(r, nil)
+	return decode(r, nil, nil)
+}
+
+// Check is Verify for a tool that holds no key (meshctl): a plain backup is
+// verified in full; of a sealed one, the framing, the chunk structure and
+// the file checksum, which catch a truncated or damaged copy, but not a
+// forged one (only the key can tell). It returns the record count (the
+// trailer's, for a sealed backup).
+func Check(r io.Reader) (int, error) {
+	return decodeFile(r, nil, nil, true)
+}
+
+// VerifyWith is Verify for a backup that may be sealed under key (nil:
+// plain backups only). A plain backup verifies whatever the key.
+func VerifyWith(r io.Reader, key []byte) (int, error) {
+	return decode(r, key, nil)
+}
+
+// ReadWith is Read for a backup that may be sealed under key.
+func ReadWith(r io.Reader, key []byte, fn func(Record) error) error {
+	if fn == nil {
+		fn = func(Record) error { return nil }
+	}
+	_, err := decode(r, key, fn)
+	return err
 }
 
 // Read decodes a backup from r and calls fn for each record, in file order.
@@ -138,12 +197,19 @@ func Read(r io.Reader, fn func(Record) error) error {
 	if fn == nil {
 		fn = func(Record) error { return nil }
 	}
-	_, err := decode(r, fn)
+	_, err := decode(r, nil, fn)
 	return err
 }
 
-// decode is the one decoder behind Verify and Read; fn nil means verify only.
-func decode(r io.Reader, fn func(Record) error) (int, error) {
+// decode is the one decoder behind Verify and Read; fn nil means verify
+// only, key nil that a sealed backup is refused.
+func decode(r io.Reader, key []byte, fn func(Record) error) (int, error) {
+	return decodeFile(r, key, fn, false)
+}
+
+// decodeFile is decode; framing, for a sealed backup read without its key,
+// checks what can be checked without opening it (see Check).
+func decodeFile(r io.Reader, key []byte, fn func(Record) error, framing bool) (int, error) {
 	// The header is read before the holdback so that a short foreign file
 	// is called what it is (bad magic) rather than truncated.
 	hb := &holdback{r: r, keep: trailerLen, crc: crc32.New(castagnoli)}
@@ -163,15 +229,24 @@ func decode(r io.Reader, fn func(Record) error) (int, error) {
 	if string(hdr[:len(Magic)]) != Magic {
 		return 0, fmt.Errorf("%w: not a gossipmesh backup (bad magic)", ErrCorrupt)
 	}
-	if hdr[4] != Version {
-		return 0, fmt.Errorf("%w: version %d, this build reads %d", ErrVersion, hdr[4], Version)
+	if hdr[4] != Version && hdr[4] != VersionSealed {
+		return 0, fmt.Errorf("%w: version %d, this build reads %d and %d", ErrVersion, hdr[4], Version, VersionSealed)
 	}
 	if hdr[5] != compressionZstd {
 		return 0, fmt.Errorf("%w: unknown compression %d", ErrCorrupt, hdr[5])
 	}
+	body := io.Reader(hb)
+	if hdr[4] == VersionSealed {
+		if framing && key == nil {
+			return checkSealedFraming(r, hb)
+		}
+		if body, err = openBody(r, hb, hdr[:], key); err != nil {
+			return 0, err
+		}
+	}
 	// The memory cap keeps a hostile window size from allocating without
 	// bound; it is well above what our encoder uses.
-	zr, err := zstd.NewReader(hb, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
+	zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}

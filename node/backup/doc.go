@@ -17,6 +17,15 @@
 // finished. The trailer has a fixed size, so the reader finds it by holding
 // back the last bytes of the stream.
 //
+// # Sealed backups (version 2)
+//
+// WriteWith with a key seals the compressed body in authenticated chunks
+// (XChaCha20-Poly1305; seal.go has the layout), so the file shows nothing
+// of the keys and values; VerifyWith, ReadWith and RestoreOptions.Key open
+// it, and without the key it is refused with ErrSealed, under another with
+// ErrWrongKey. A node with an encrypted store seals its backups under a key
+// derived from its store key.
+//
 // Restore verifies the whole input before merging anything, so a truncated
 // or corrupted file changes nothing; since restore is a CRDT merge, restoring
 // the same file twice, or into a live mesh, is safe.

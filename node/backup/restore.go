@@ -15,6 +15,10 @@ type RestoreOptions struct {
 	// BatchBytes is the most key and state bytes passed to one merge call.
 	// Default 4 MiB.
 	BatchBytes int
+	// Key opens a sealed backup (WriteOptions.Key); a plain backup is
+	// restored whatever it is. Default nil: a sealed backup is refused
+	// with ErrSealed.
+	Key []byte
 }
 
 // Restore reads a whole backup from r, verifies it, and only then passes its
@@ -42,7 +46,7 @@ func Restore(r io.Reader, opts RestoreOptions, merge func([]Record) error) (int,
 	defer os.Remove(f.Name())
 	defer f.Close()
 
-	n, err := Verify(io.TeeReader(r, f))
+	n, err := VerifyWith(io.TeeReader(r, f), opts.Key)
 	if err != nil {
 		return 0, err
 	}
@@ -59,7 +63,7 @@ func Restore(r io.Reader, opts RestoreOptions, merge func([]Record) error) (int,
 		batch, size = nil, 0
 		return err
 	}
-	err = Read(f, func(rec Record) error {
+	err = ReadWith(f, opts.Key, func(rec Record) error {
 		batch = append(batch, rec)
 		size += len(rec.Key) + len(rec.State)
 		if len(batch) >= opts.BatchRecords || size >= opts.BatchBytes {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"iter"
 	"net/http"
 	"time"
@@ -37,7 +38,7 @@ func (s *server) backup(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="gossipmesh-`+time.Now().UTC().Format("20060102T150405Z")+`.gmbk"`)
-	if _, err := backup.Write(w, recs); err != nil {
+	if _, err := backup.WriteWith(w, recs, backup.WriteOptions{Key: s.backupKey()}); err != nil {
 		s.log.Warn("backup failed", "err", err)
 		panic(http.ErrAbortHandler)
 	}
@@ -46,7 +47,7 @@ func (s *server) backup(w http.ResponseWriter, r *http.Request) {
 // restore verifies the uploaded backup completely (spooled to a temporary
 // file) before merging anything, so a bad file changes nothing.
 func (s *server) restore(w http.ResponseWriter, r *http.Request) {
-	opts := backup.RestoreOptions{TempDir: s.opts.TempDir}
+	opts := backup.RestoreOptions{TempDir: s.opts.TempDir, Key: s.backupKey()}
 	n, err := backup.Restore(r.Body, opts, func(batch []backup.Record) error {
 		recs := make([]node.StateRecord, len(batch))
 		for i, b := range batch {
@@ -59,9 +60,25 @@ func (s *server) restore(w http.ResponseWriter, r *http.Request) {
 		// will not take (a state it cannot decode): the input's fault.
 		err = badRequest("backup holds a record this node refuses: %v", err)
 	}
+	if errors.Is(err, backup.ErrSealed) || errors.Is(err, backup.ErrWrongKey) {
+		err = badRequest("%v: restore it into a node with the store key of the node that made it (--encryption-key-file)", err)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, RestoreResponse{Records: n})
+}
+
+// backupKeyer is the optional Backend method that seals backups
+// (node.Node has it): nil for plain backups.
+type backupKeyer interface{ BackupKey() []byte }
+
+var _ backupKeyer = (*node.Node)(nil)
+
+func (s *server) backupKey() []byte {
+	if k, ok := s.b.(backupKeyer); ok {
+		return k.BackupKey()
+	}
+	return nil
 }

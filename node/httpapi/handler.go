@@ -40,6 +40,9 @@ type Options struct {
 	// never-ending requests. Default nil: watches end only with the client
 	// or the node.
 	Done <-chan struct{}
+	// JoinToken, when non-nil, gives the join token GET /v1/token serves
+	// (see token.go). Default nil: the route answers 404.
+	JoinToken func() string
 }
 
 // DefaultMaxBodyBytes is the default Options.MaxBodyBytes.
@@ -78,6 +81,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("GET /v1/id", s.id)
 	mux.HandleFunc("GET /v1/peers", s.peers)
+	mux.HandleFunc("GET /v1/token", s.joinToken)
 	mux.HandleFunc("GET /v1/watch", s.watch)
 	mux.HandleFunc("POST /v1/backup", s.backup)
 	mux.HandleFunc("POST /v1/restore", s.restore)
@@ -199,6 +203,8 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, node.ErrWrongKind):
 		return http.StatusConflict
+	case errors.Is(err, node.ErrCounterRange):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, node.ErrClosed), errors.Is(err, node.ErrStore), errors.Is(err, node.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"net/http"
 
+	"github.com/gossipmesh/gossipmesh/internal/version"
 	"github.com/multiformats/go-multiaddr"
 )
 
@@ -46,6 +47,7 @@ type StatusResponse struct {
 	Peers      int                 `json:"peers"`
 	Hints      int                 `json:"hints"` // writes for partitions not held, not yet handed off
 	Partitions []PartitionResponse `json:"partitions"`
+	Version    string              `json:"version"` // the gossipmesh build serving the API
 }
 
 func addrStrings(as []multiaddr.Multiaddr) []string {
@@ -77,6 +79,7 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 	resp := StatusResponse{
 		PeerID: st.PeerID.String(), Mesh: st.Mesh, Keys: st.Keys, Peers: st.Peers, Hints: st.Hints,
 		Partitions: make([]PartitionResponse, 0, len(st.Partitions)),
+		Version:    version.Get().Version,
 	}
 	for _, p := range st.Partitions {
 		holders := make([]string, len(p.Holders))

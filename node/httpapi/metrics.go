@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gossipmesh/gossipmesh/node"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -42,6 +43,13 @@ type collector struct {
 	partAgree    *prometheus.Desc
 	hints        *prometheus.Desc
 	up           *prometheus.Desc
+	histograms   []histogramDesc
+}
+
+// histogramDesc is one of the node's latency histograms (node.Stats).
+type histogramDesc struct {
+	desc *prometheus.Desc
+	get  func(st node.Stats) node.Histogram
 }
 
 type counterDesc struct {
@@ -79,10 +87,11 @@ func newCollector(b Backend) *collector {
 	c.peers = prometheus.NewDesc(ns+"_peers", "Connected mesh members.", nil, nil)
 	c.partKeys = prometheus.NewDesc(ns+"_partition_keys", "Keys held, per partition.", []string{"partition"}, nil)
 	c.partAgreeing = prometheus.NewDesc(ns+"_partition_peers_agreeing", "Peers whose last reported root for the partition equals ours.", []string{"partition"}, nil)
-	c.partHolders = prometheus.NewDesc(ns+"_partition_holders", "Holders of the partition under placement (R > 0), as this node computes it.", []string{"partition"}, nil)
+	c.partHolders = prometheus.NewDesc(ns+"_partition_holders", "Number of members that hold the partition under placement, as this node computes placement; only with replication R > 0, for the partitions this node stores.", []string{"partition"}, nil)
 	c.partAgree = prometheus.NewDesc(ns+"_partition_holders_agree", "1 if every holder of the partition last reported this node's root.", []string{"partition"}, nil)
 	c.hints = prometheus.NewDesc(ns+"_hints", "Writes for partitions this node does not hold, not yet handed off.", nil, nil)
 	c.up = prometheus.NewDesc(ns+"_status_up", "1 if the node answered the status query of this scrape.", nil, nil)
+	c.histograms = latencyHistograms()
 	return c
 }
 
@@ -92,6 +101,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	for _, d := range []*prometheus.Desc{c.bytesSent, c.bytesRecv, c.keys, c.peers, c.partKeys, c.partAgreeing, c.partHolders, c.partAgree, c.hints, c.up} {
 		ch <- d
+	}
+	for _, h := range c.histograms {
+		ch <- h.desc
 	}
 }
 
@@ -118,6 +130,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	perProtocol(c.bytesSent, st.BytesSent)
 	perProtocol(c.bytesRecv, st.BytesReceived)
+	collectHistograms(ch, c.histograms, st)
 
 	// Status goes through the node's event loop; a bounded wait keeps a
 	// stuck node from hanging the scrape, and status_up says it happened.
