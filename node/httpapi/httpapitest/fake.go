@@ -1,9 +1,3 @@
-// Package httpapitest provides Fake, an in-memory httpapi.Backend, for
-// testing the HTTP API and its clients (meshctl) without starting libp2p.
-//
-//	fake := httpapitest.NewFake()
-//	srv := httptest.NewServer(httpapi.NewHandler(fake, httpapi.Options{}))
-//	defer srv.Close()
 package httpapitest
 
 import (
