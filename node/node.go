@@ -56,6 +56,7 @@ type Node struct {
 	cancel  context.CancelFunc
 	wg      gosync.WaitGroup
 	closed  atomic.Bool
+	leaving atomic.Bool // Leave began: heartbeats stop
 
 	// Owned by the event loop.
 	clock *crdt.Clock
@@ -145,6 +146,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	go n.syncer()
 	n.startSync()
 	n.host.SetStreamHandler(kvProtocol, n.handleKV)
+	n.host.SetStreamHandler(leaveProtocol, n.handleLeave)
 	n.wg.Add(1)
 	go n.handoffLoop()
 	n.kickHandoff() // hints left by a previous run
