@@ -37,4 +37,8 @@ type Backend interface {
 
 	ExportStates(ctx context.Context) iter.Seq2[node.StateRecord, error]
 	MergeStates(ctx context.Context, recs []node.StateRecord) error
+	Members(ctx context.Context) ([]node.Member, error)
+	Connect(ctx context.Context, addr multiaddr.Multiaddr) error
+	Ready(ctx context.Context) error
+	ValueLimit() int
 }

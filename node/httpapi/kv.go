@@ -77,15 +77,6 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// KVResponse is the body of GET /v1/kv/{key}.
-type KVResponse struct {
-	Key string `json:"key"`
-	// Value is the value as text, omitted when it is not valid UTF-8.
-	Value *string `json:"value,omitempty"`
-	// ValueB64 is always present: the value in standard base64.
-	ValueB64 string `json:"value_b64"`
-}
-
 func (s *server) putKV(w http.ResponseWriter, r *http.Request) {
 	value, err := readBody(r)
 	if err == nil {
@@ -149,12 +140,6 @@ func (s *server) putMV(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// ValuesResponse is the body of GET /v1/mv/{key}.
-type ValuesResponse struct {
-	Key    string   `json:"key"`
-	Values []string `json:"values"`
-}
-
 func (s *server) getMV(w http.ResponseWriter, r *http.Request) {
 	key := keyOf(r)
 	vals, err := s.b.GetMV(r.Context(), key)
@@ -167,11 +152,6 @@ func (s *server) getMV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ValuesResponse{Key: string(key), Values: out})
-}
-
-// KeysResponse is the body of GET /v1/keys.
-type KeysResponse struct {
-	Keys []string `json:"keys"`
 }
 
 func (s *server) keys(w http.ResponseWriter, r *http.Request) {
@@ -191,17 +171,6 @@ func (s *server) keys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, KeysResponse{Keys: out})
-}
-
-// CounterRequest is the optional body of POST /v1/counter/{key}.
-type CounterRequest struct {
-	Delta *int64 `json:"delta"`
-}
-
-// CounterResponse is the body of both counter routes.
-type CounterResponse struct {
-	Key   string `json:"key"`
-	Value int64  `json:"value"`
 }
 
 func (s *server) incr(w http.ResponseWriter, r *http.Request) {
@@ -231,14 +200,6 @@ func (s *server) counter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, CounterResponse{Key: string(key), Value: v})
-}
-
-// MemberRequest is the body of POST and DELETE /v1/set/{key}: exactly one
-// of Member (text) and MemberB64 (standard base64, for binary members).
-// DELETE also accepts ?member= instead of a body.
-type MemberRequest struct {
-	Member    *string `json:"member,omitempty"`
-	MemberB64 *string `json:"member_b64,omitempty"`
 }
 
 func memberOf(r *http.Request) ([]byte, error) {
@@ -286,12 +247,6 @@ func (s *server) srem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// MembersResponse is the body of GET /v1/set/{key}.
-type MembersResponse struct {
-	Key     string   `json:"key"`
-	Members []string `json:"members"`
 }
 
 func (s *server) smembers(w http.ResponseWriter, r *http.Request) {
