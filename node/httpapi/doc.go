@@ -13,7 +13,10 @@
 //	DELETE /v1/kv/{key}                                               -> 204
 //	PUT    /v1/mv/{key}        body: the raw value (multi-value register) -> 204
 //	GET    /v1/mv/{key}        -> {"key","values":[...]}
-//	GET    /v1/keys?prefix=P   -> {"keys":[...]}
+//	GET    /v1/keys?prefix=P   -> {"keys":[...],"local":false}: every key of the mesh
+//	                              (under replication R > 0 the partitions held
+//	                              elsewhere are asked of a holder; 503 if none
+//	                              answers); ?local=1: only this node's keys
 //	POST   /v1/counter/{key}   body (optional): {"delta":N}, default 1 -> {"key","value"}
 //	GET    /v1/counter/{key}   -> {"key","value"}
 //	POST   /v1/set/{key}       body: {"member":"m"} or {"member_b64":"..."} -> 204

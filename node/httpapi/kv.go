@@ -154,23 +154,41 @@ func (s *server) getMV(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ValuesResponse{Key: string(key), Values: out})
 }
 
+// keys lists the keys of the whole mesh (MeshKeys: under replication, the
+// partitions held elsewhere are asked of a holder), or with ?local=1 only
+// those this node stores.
 func (s *server) keys(w http.ResponseWriter, r *http.Request) {
-	// Collected before answering so a failure mid-scan still gets an error
-	// status rather than a cut-off 200.
+	prefix := []byte(r.URL.Query().Get("prefix"))
+	local, _ := strconv.ParseBool(r.URL.Query().Get("local"))
 	var keys [][]byte
-	for k, err := range s.b.Keys(r.Context(), []byte(r.URL.Query().Get("prefix"))) {
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		keys = append(keys, k)
+	var err error
+	if local {
+		keys, err = s.localKeys(r, prefix)
+	} else {
+		keys, err = s.b.MeshKeys(r.Context(), prefix)
 	}
-	out, err := bytesList(r, keys)
+	var out []string
+	if err == nil {
+		out, err = bytesList(r, keys)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, KeysResponse{Keys: out})
+	writeJSON(w, http.StatusOK, KeysResponse{Keys: out, Local: local})
+}
+
+// localKeys collects the node's own keys before answering, so a failure
+// mid-scan still gets an error status rather than a cut-off 200.
+func (s *server) localKeys(r *http.Request, prefix []byte) ([][]byte, error) {
+	var keys [][]byte
+	for k, err := range s.b.Keys(r.Context(), prefix) {
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 func (s *server) incr(w http.ResponseWriter, r *http.Request) {

@@ -118,3 +118,16 @@ func TestErrorBodies(t *testing.T) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func TestKeysLocalFlag(t *testing.T) {
+	e := newEnv(t, httpapi.Options{})
+	e.want(e.do("PUT", "/v1/kv/a", []byte("v")), 204)
+	for q, local := range map[string]bool{"": false, "?local=1": true} {
+		ks := decode[httpapi.KeysResponse](t, e.want(e.do("GET", "/v1/keys"+q, nil), 200))
+		if ks.Local != local || len(ks.Keys) != 1 {
+			t.Errorf("keys%s = %+v, want local %v", q, ks, local)
+		}
+	}
+	e.fake.Err = node.ErrUnavailable
+	e.want(e.do("GET", "/v1/keys", nil), 503)
+}

@@ -295,6 +295,18 @@ func (f *Fake) Keys(ctx context.Context, prefix []byte) iter.Seq2[[]byte, error]
 	}
 }
 
+// MeshKeys is Keys collected: the fake is the whole mesh.
+func (f *Fake) MeshKeys(ctx context.Context, prefix []byte) ([][]byte, error) {
+	var out [][]byte
+	for k, err := range f.Keys(ctx, prefix) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
 // Watch follows the node's contract: the channel closes when ctx ends.
 func (f *Fake) Watch(ctx context.Context, prefix []byte) (<-chan node.Event, error) {
 	if f.Err != nil {
