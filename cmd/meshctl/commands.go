@@ -64,11 +64,27 @@ func (a *app) run(ctx context.Context, args []string) int {
 	// cobra's own complaints (unknown command or flag, wrong arg count)
 	// happen before any command starts: they are usage errors too.
 	usage := errors.As(err, &ue) || !started
+	if !started && wantsJSON(args) {
+		a.jsonOut = true // cobra stopped before parsing flags
+	}
 	a.printError(err, usage)
 	if usage {
 		return 2
 	}
 	return 1
+}
+
+// wantsJSON reports whether a command line cobra refused asks for --json.
+func wantsJSON(args []string) bool {
+	for _, arg := range args {
+		switch arg {
+		case "--":
+			return false
+		case "--json", "--json=true":
+			return true
+		}
+	}
+	return false
 }
 
 // printError writes err as one line on stderr: plain text, or JSON

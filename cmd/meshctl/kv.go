@@ -31,10 +31,20 @@ func (a *app) kvCommands() []*cobra.Command {
 // server's 404 is not a missing key (client.ErrNotMeshd).
 func notFound(err error, what, arg string) error {
 	if errors.Is(err, client.ErrNotFound) {
-		return fmt.Errorf("%s %q not found", what, arg)
+		return &reworded{msg: fmt.Sprintf("%s %q not found", what, arg), err: err}
 	}
 	return err
 }
+
+// reworded is an error with a message for the user that still unwraps to
+// its cause (for --json's error code).
+type reworded struct {
+	msg string
+	err error
+}
+
+func (r *reworded) Error() string { return r.msg }
+func (r *reworded) Unwrap() error { return r.err }
 
 func (a *app) put(ctx context.Context, args []string) error {
 	key, err := a.key(args[0])
