@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -67,7 +68,7 @@ func (a *app) members(ctx context.Context, _ []string) error {
 		if m.Self {
 			state += " (self)"
 		}
-		addrs := strings.Join(m.Addrs, ",")
+		addrs := strings.Join(slices.Sorted(slices.Values(m.Addrs)), ",")
 		if addrs == "" {
 			addrs = "-"
 		}
