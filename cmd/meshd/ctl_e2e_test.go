@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +102,57 @@ func TestE2ELargeValueWithinMaxValueBytes(t *testing.T) {
 	}
 	if err := a.put("too-big", string(big)+strings.Repeat("x", 200_000)); err == nil || !strings.Contains(err.Error(), "413") {
 		t.Fatalf("over --max-value-bytes: %v", err)
+	}
+}
+
+// meshctl watch outlives a meshd restart: it reconnects, says on stderr
+// that changes may have been missed, and prints what happens next.
+func TestE2EWatchSurvivesRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := l.Addr().String()
+	l.Close()
+	data := t.TempDir()
+	a := startDaemon(t, data, "--api", api)
+	_, meshctl := binaries(t)
+	var out, errb lockedBuffer
+	watch := exec.Command(meshctl, "--api", api, "watch", "w/")
+	watch.Stdout, watch.Stderr = &out, &errb
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { watch.Process.Kill(); watch.Wait() }()
+	eventually(t, 20*time.Second, "first change watched", func() bool {
+		a.put("w/1", "one") // until the watch is registered
+		return strings.Contains(out.String(), "put\tw/1\tlocal\tone\n")
+	})
+	a.stop()
+	b := startDaemon(t, data, "--api", api)
+	eventually(t, 30*time.Second, "change after the restart", func() bool {
+		b.put("w/2", "two")
+		return strings.Contains(out.String(), "put\tw/2\tlocal\ttwo\n")
+	})
+	if s := errb.String(); !strings.Contains(s, "reconnecting") || !strings.Contains(s, "changes may have been missed") {
+		t.Fatalf("watch stderr: %q", s)
+	}
+}
+
+// A binary key survives a shell round trip with --encoding.
+func TestE2EBinaryKeyRoundTrip(t *testing.T) {
+	a := startDaemon(t, t.TempDir())
+	if _, err := a.ctl("--encoding", "hex", "put", "00ff0a", "c0ffee"); err != nil {
+		t.Fatal(err)
+	}
+	listed, err := a.ctl("--encoding", "base64", "keys")
+	if err != nil || listed != "AP8K\n" {
+		t.Fatalf("keys = %q, %v", listed, err)
+	}
+	if v, err := a.ctl("--encoding", "base64", "get", strings.TrimSpace(listed)); err != nil || v != "wP/u\n" {
+		t.Fatalf("get = %q, %v", v, err)
+	}
+	if _, err := a.ctl("get", ""); err == nil || !strings.Contains(err.Error(), "the key is empty") {
+		t.Fatalf("empty key: %v", err)
 	}
 }
