@@ -163,8 +163,9 @@ uses its scheme's).
 Plain output is the bare value, fit for shell scripts; --json prints JSON,
 errors included (one line on stderr). --encoding hex or base64 reads every
 KEY, VALUE and MEMBER argument in that encoding and prints keys, values and
-members in it, for binary data: meshctl get "$(meshctl --encoding hex keys | head -1)"
-round-trips only with the same --encoding on both sides.`
+members in it, for binary data:
+
+  meshctl --encoding hex get "$(meshctl --encoding hex keys | head -1)"`
 
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{

@@ -174,3 +174,15 @@ func TestWaitReady(t *testing.T) {
 	h.fails(1, "meshd not ready after 300ms: not ready", "wait", "--ready", "--timeout", "300ms")
 	h.fails(2, "usage: meshctl wait --ready", "wait")
 }
+
+// An unreachable bare host names the port tried.
+func TestUnreachableNamesThePort(t *testing.T) {
+	var out, errb bytes.Buffer
+	run(t.Context(), []string{"--api", "localhost", "--connect-timeout", "1s", "get", "k"}, nil, &out, &errb)
+	if !strings.Contains(errb.String(), "cannot reach") {
+		t.Skipf("something answers on localhost:7700: %q", errb.String())
+	}
+	if !strings.Contains(errb.String(), "localhost:7700") {
+		t.Fatalf("stderr %q does not name localhost:7700", errb.String())
+	}
+}

@@ -32,7 +32,8 @@ type Options struct {
 // Client talks to one meshd. It is safe for concurrent use.
 type Client struct {
 	base  string // scheme://host:port, no trailing slash
-	addr  string // as given, for messages
+	addr  string // as given
+	where string // host:port, for messages
 	token string
 	http  *http.Client
 }
@@ -49,7 +50,8 @@ func New(addr string, opts Options) (*Client, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: base, addr: addr, token: opts.Token, http: hc}, nil
+	where := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
+	return &Client{base: base, addr: addr, where: where, token: opts.Token, http: hc}, nil
 }
 
 func baseURL(addr string) (string, error) {
@@ -149,7 +151,7 @@ func (c *Client) transportError(err error) error {
 	case errors.As(err, &op):
 		reason = op.Err.Error()
 	}
-	return fmt.Errorf("%w at %s: %s", ErrUnreachable, c.addr, reason)
+	return fmt.Errorf("%w at %s: %s", ErrUnreachable, c.where, reason)
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {

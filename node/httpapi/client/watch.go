@@ -80,9 +80,9 @@ func (c *Client) Watch(ctx context.Context, opts WatchOptions, fn func(Event) er
 		return nil
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%w at %s: watch stream broke: %v", ErrUnreachable, c.addr, err)
+		return fmt.Errorf("%w at %s: watch stream broke: %v", ErrUnreachable, c.where, err)
 	}
-	return fmt.Errorf("%w at %s: watch stream closed", ErrUnreachable, c.addr)
+	return fmt.Errorf("%w at %s: watch stream closed", ErrUnreachable, c.where)
 }
 
 func dispatch(event, data string, fn func(Event) error) error {
