@@ -159,7 +159,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 // Close stops the node: it leaves the mesh, finishes the batch in flight and
-// closes the store. Pending requests get ErrClosed.
+// closes the store. Pending requests get ErrClosed. Peers notice by
+// silence (suspected after Config.SuspectAfter); Leave tells them first.
 func (n *Node) Close() error {
 	if !n.closed.CompareAndSwap(false, true) {
 		return nil

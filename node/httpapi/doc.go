@@ -65,6 +65,10 @@
 // The request body limit is derived from the node's value limit
 // (BodyLimit of Backend.ValueLimit), so any value the node accepts fits.
 //
+// Go programs call the API with package client (node/httpapi/client),
+// which links neither the node nor libp2p; the bodies are in package
+// apitypes.
+//
 // # Example
 //
 //	n, err := node.New(ctx, node.DefaultConfig())
