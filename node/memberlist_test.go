@@ -122,3 +122,24 @@ func TestWatchEventsCarryCounterAndSetValues(t *testing.T) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 }
+
+// A member that stops without a leave is suspected, then listed as dead.
+func TestSilentMemberIsListedDead(t *testing.T) {
+	nodes := startNodes(t, 2, shardedConfig(0, 4))
+	a, b := nodes[0], nodes[1]
+	link(t, a, b)
+	bid := b.ID().String()
+	waitFor(t, 10*time.Second, "b alive on a", func() error {
+		if st, _ := stateOf(t, a, bid); st != MemberAlive {
+			return fmt.Errorf("b is %q", st)
+		}
+		return nil
+	})
+	b.Close()
+	waitFor(t, 20*time.Second, "b dead on a", func() error {
+		if st, _ := stateOf(t, a, bid); st != MemberDead {
+			return fmt.Errorf("b is %q", st)
+		}
+		return nil
+	})
+}
