@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gossipmesh/gossipmesh/node"
 	"github.com/gossipmesh/gossipmesh/node/httpapi"
@@ -173,6 +174,14 @@ func TestWaitReady(t *testing.T) {
 	h.fake.NotReady = node.ErrNotReady
 	h.fails(1, "meshd not ready after 300ms: not ready", "wait", "--ready", "--timeout", "300ms")
 	h.fails(2, "usage: meshctl wait --ready", "wait")
+
+	// A wrong token fails at once: waiting would not help.
+	tok := newHarness(t, httpapi.Options{Token: "t"})
+	start := time.Now()
+	tok.fails(1, "missing bearer token", "wait", "--ready", "--timeout", "20s")
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("wait --ready with a wrong token took %v", time.Since(start))
+	}
 }
 
 // An unreachable bare host names the port tried.

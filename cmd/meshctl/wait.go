@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gossipmesh/gossipmesh/node/httpapi/client"
 	"github.com/spf13/cobra"
 )
 
@@ -44,6 +45,9 @@ func (a *app) waitReady(ctx context.Context, timeout time.Duration) error {
 				return a.printJSON(r)
 			}
 			return nil
+		}
+		if errors.Is(err, client.ErrUnauthorized) || errors.Is(err, client.ErrNotMeshd) {
+			return err // waiting will not change it
 		}
 		if ctx.Err() == nil && err != nil {
 			last = err // not the cut-off of the last try
