@@ -195,3 +195,27 @@ func TestUnreachableNamesThePort(t *testing.T) {
 		t.Fatalf("stderr %q does not name localhost:7700", errb.String())
 	}
 }
+
+// watch --from carries on after an event an earlier watch printed.
+func TestWatchFrom(t *testing.T) {
+	h := newHarness(t, httpapi.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	var out syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"--api", h.api, "--json", "watch"}, nil, &out, &bytes.Buffer{}) }()
+	waitUntil(t, "watch registered", func() bool { return h.fake.Watchers() == 1 })
+	h.ok("put", "a", "1")
+	waitUntil(t, "first event", func() bool { return strings.Count(out.String(), "\n") == 1 })
+	cancel()
+	<-done
+	var ev struct{ ID string }
+	if err := json.Unmarshal([]byte(out.String()), &ev); err != nil || ev.ID == "" {
+		t.Fatalf("event %q: %v", out.String(), err)
+	}
+	h.ok("put", "b", "2") // while nobody watches
+	ctx2, cancel2 := context.WithCancel(t.Context())
+	defer cancel2()
+	var out2 syncBuffer
+	go func() { run(ctx2, []string{"--api", h.api, "watch", "--from", ev.ID}, nil, &out2, &bytes.Buffer{}) }()
+	waitUntil(t, "the missed change", func() bool { return out2.String() == "put\tb\tlocal\t2\n" })
+}

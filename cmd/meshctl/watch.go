@@ -13,8 +13,9 @@ import (
 
 func (a *app) watchCmd() *cobra.Command {
 	var once bool
+	var from string
 	c := a.cmd("watch [PREFIX]", "Print changes to keys under PREFIX as they happen; reconnects and resumes", rangeArgs(0, 1),
-		func(ctx context.Context, args []string) error { return a.watch(ctx, args, once) })
+		func(ctx context.Context, args []string) error { return a.watch(ctx, args, from, once) })
 	c.Long = `Print changes to keys under PREFIX as they happen, one per line,
 tab-separated: "put KEY ORIGIN VALUE", "del KEY ORIGIN", "counter KEY ORIGIN
 VALUE", "set KEY ORIGIN MEMBER...", "mv-register KEY ORIGIN" (ORIGIN is local
@@ -24,12 +25,15 @@ event as meshd sends it.
 When the connection breaks or meshd restarts, watch reconnects (backing off
 up to 10 s) and resumes after the last event it printed. If meshd no longer
 has the changes since then, a note goes to stderr (with --json a
-{"reset":true} line to stdout): re-read what you need. --once exits instead.`
+{"reset":true} line to stdout): re-read what you need. --once exits instead.
+--from ID starts after the event with that id (the "id" of --json's lines),
+to carry on where an earlier meshctl watch stopped.`
 	c.Flags().BoolVar(&once, "once", false, "exit when the stream ends instead of reconnecting")
+	c.Flags().StringVar(&from, "from", "", "start after the event with this id (from --json output)")
 	return c
 }
 
-func (a *app) watch(ctx context.Context, args []string, once bool) error {
+func (a *app) watch(ctx context.Context, args []string, from string, once bool) error {
 	var prefix []byte
 	if len(args) == 1 {
 		p, err := a.enc.decode("PREFIX", args[0])
@@ -38,7 +42,7 @@ func (a *app) watch(ctx context.Context, args []string, once bool) error {
 		}
 		prefix = p
 	}
-	opts := client.WatchOptions{Prefix: prefix}
+	opts := client.WatchOptions{Prefix: prefix, From: from}
 	if once {
 		err := a.c.Watch(ctx, opts, a.printEvent)
 		if errors.Is(err, client.ErrWatchEnded) {
