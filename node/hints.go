@@ -152,6 +152,8 @@ func (n *Node) serveKV(req []byte) (byte, []byte) {
 	ctx, cancel := context.WithTimeout(n.ctx, kvTimeout)
 	defer cancel()
 	switch op {
+	case kvKeys:
+		return n.serveKeys(ctx, recs[0])
 	case kvGet:
 		key := recs[0].key
 		if n.checkKey(key) != nil {

@@ -18,6 +18,7 @@ type members struct {
 	live    map[peer.ID]*member
 	known   map[peer.ID]*redial
 	foreign map[peer.ID]bool // refused: another mesh
+	gone    map[peer.ID]gone // recently declared dead or left, for Members
 }
 
 type member struct {
@@ -45,6 +46,7 @@ func (m *members) init() {
 	m.live = make(map[peer.ID]*member)
 	m.known = make(map[peer.ID]*redial)
 	m.foreign = make(map[peer.ID]bool)
+	m.gone = make(map[peer.ID]gone)
 }
 
 func (m *members) remember(info peer.AddrInfo) {
@@ -98,11 +100,15 @@ func (m *members) firstFailure(id peer.ID) bool {
 func (m *members) join(id peer.ID, roots []merkle.Hash, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if g, ok := m.gone[id]; ok && g.left && now.Sub(g.at) < leftQuiet {
+		return // a session begun before its leave
+	}
 	mb, ok := m.live[id]
 	if !ok {
 		mb = &member{}
 		m.live[id] = mb
 	}
+	delete(m.gone, id)
 	// A copy: heartbeats update roots in place, and the caller keeps
 	// its hello.
 	mb.lastSeen, mb.suspect, mb.roots = now, false, slices.Clone(roots)
@@ -113,6 +119,10 @@ func (m *members) join(id peer.ID, roots []merkle.Hash, now time.Time) {
 func (m *members) heard(id peer.ID, hb heartbeat, partitions int, now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if g, ok := m.gone[id]; ok && g.left && hb.incarnation <= g.incarnation {
+		return false // a heartbeat sent before its leave
+	}
+	delete(m.gone, id)
 	mb, ok := m.live[id]
 	if !ok {
 		mb = &member{}
@@ -149,6 +159,7 @@ func (m *members) expire(now time.Time, suspectAfter, deadAfter time.Duration, o
 		switch {
 		case silent > deadAfter:
 			delete(m.live, id)
+			m.forget(id, gone{at: now, incarnation: mb.incarnation})
 			changed = true
 			onDead(id)
 		case silent > suspectAfter && !mb.suspect:

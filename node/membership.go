@@ -223,6 +223,9 @@ func (n *Node) membershipLoop() {
 }
 
 func (n *Node) publishHeartbeat() {
+	if n.leaving.Load() {
+		return
+	}
 	hb := heartbeat{mesh: n.meshID, incarnation: n.incarnation, pins: n.cfg.Pinned}
 	for _, a := range n.host.Addrs() {
 		if len(hb.addrs) < maxHeartbeatAddrs && len(a.Bytes()) <= maxHeartbeatAddrSize {

@@ -59,6 +59,7 @@ type Node struct {
 	cancel  context.CancelFunc
 	wg      gosync.WaitGroup
 	closed  atomic.Bool
+	leaving atomic.Bool // Leave began: heartbeats stop
 
 	// Owned by the event loop.
 	clock *crdt.Clock
@@ -156,6 +157,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	go n.collectLoop()
 	n.startSync()
 	n.host.SetStreamHandler(kvProtocol, n.handleKV)
+	n.host.SetStreamHandler(leaveProtocol, n.handleLeave)
 	n.wg.Add(1)
 	go n.handoffLoop()
 	n.kickHandoff() // hints left by a previous run
@@ -168,7 +170,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 // Close stops the node: it leaves the mesh, finishes the batch in flight and
-// closes the store. Pending requests get ErrClosed.
+// closes the store. Pending requests get ErrClosed. Peers notice by
+// silence (suspected after Config.SuspectAfter); Leave tells them first.
 func (n *Node) Close() error {
 	if !n.closed.CompareAndSwap(false, true) {
 		return nil

@@ -23,6 +23,11 @@ type Event struct {
 	Deleted bool   // the register was deleted
 	Value   []byte // register value; nil for other kinds and deletions
 	Remote  bool   // the change came from another node
+	// Counter is a counter's value after the change (KindCounter).
+	Counter int64
+	// Members are a set's members after the change, sorted bytewise
+	// (KindSet).
+	Members [][]byte
 }
 
 // PartitionStatus describes one partition this node stores.

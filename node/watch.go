@@ -90,9 +90,14 @@ func (ws *watchers) notify(c *change) {
 	ev := Event{Key: c.key, Remote: c.remote, Deleted: c.drop}
 	if c.state != nil {
 		ev.Kind = kindName(c.state.Kind())
-		if r, ok := c.state.(*crdt.LWW); ok {
-			ev.Value, _ = r.Value()
-			ev.Deleted = ev.Deleted || r.Deleted()
+		switch st := c.state.(type) {
+		case *crdt.LWW:
+			ev.Value, _ = st.Value()
+			ev.Deleted = ev.Deleted || st.Deleted()
+		case *crdt.Counter:
+			ev.Counter = st.Value()
+		case *crdt.ORSet:
+			ev.Members = st.Members()
 		}
 	}
 	for id, w := range ws.all {

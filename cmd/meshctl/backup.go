@@ -46,7 +46,7 @@ func (a *app) backup(ctx context.Context, args []string) error {
 	if bar != nil {
 		w = io.MultiWriter(tmp, bar)
 	}
-	size, err := a.c.backup(ctx, w)
+	size, err := a.c.Backup(ctx, w)
 	done()
 	if err != nil {
 		return err
@@ -97,7 +97,7 @@ func (a *app) restore(ctx context.Context, args []string) error {
 	if bar != nil {
 		body = io.TeeReader(f, bar)
 	}
-	n, err := a.c.restore(ctx, body, info.Size())
+	n, err := a.c.Restore(ctx, body, info.Size())
 	done()
 	if err != nil {
 		return fmt.Errorf("restore: %v", err)

@@ -8,10 +8,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gossipmesh/gossipmesh/node/httpapi/client"
 	"github.com/spf13/cobra"
 )
 
@@ -28,13 +28,15 @@ func usageErrorf(format string, args ...any) error {
 type app struct {
 	api       string
 	jsonOut   bool
+	encoding  string
 	tokenFile string
 	timeout   time.Duration
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	httpClient     *http.Client // nil: http.DefaultClient; set by tests
-	c              *client
+	httpClient     *http.Client // nil: one with --connect-timeout; set by tests
+	c              *client.Client
+	enc            codec
 }
 
 // run executes one meshctl command line and returns the exit status.
@@ -61,15 +63,71 @@ func (a *app) run(ctx context.Context, args []string) int {
 	var ue *usageError
 	// cobra's own complaints (unknown command or flag, wrong arg count)
 	// happen before any command starts: they are usage errors too.
-	if errors.As(err, &ue) || !started {
-		fmt.Fprintf(a.stderr, "meshctl: %s (see 'meshctl --help')\n", strings.TrimPrefix(err.Error(), "meshctl: "))
+	usage := errors.As(err, &ue) || !started
+	if !started && wantsJSON(args) {
+		a.jsonOut = true // cobra stopped before parsing flags
+	}
+	a.printError(err, usage)
+	if usage {
 		return 2
 	}
-	fmt.Fprintf(a.stderr, "meshctl: %s\n", strings.TrimPrefix(err.Error(), "meshctl: "))
 	return 1
 }
 
+// wantsJSON reports whether a command line cobra refused asks for --json.
+func wantsJSON(args []string) bool {
+	for _, arg := range args {
+		switch arg {
+		case "--":
+			return false
+		case "--json", "--json=true":
+			return true
+		}
+	}
+	return false
+}
+
+// printError writes err as one line on stderr: plain text, or JSON
+// {"error","code"} under --json.
+func (a *app) printError(err error, usage bool) {
+	msg := strings.TrimPrefix(a.message(err), "meshctl: ")
+	if a.jsonOut {
+		code := "error"
+		var ce *client.Error
+		switch {
+		case usage:
+			code = "usage"
+		case errors.As(err, &ce) && ce.Code != "":
+			code = ce.Code
+		case errors.Is(err, client.ErrUnreachable):
+			code = "unreachable"
+		}
+		b, _ := json.Marshal(map[string]string{"error": msg, "code": code})
+		fmt.Fprintf(a.stderr, "%s\n", b)
+		return
+	}
+	if usage {
+		msg += " (see 'meshctl --help')"
+	}
+	fmt.Fprintf(a.stderr, "meshctl: %s\n", msg)
+}
+
+// message is the one line a user reads for err: client errors keep
+// meshd's words without the Go package prefix.
+func (a *app) message(err error) string {
+	msg := err.Error()
+	if errors.Is(err, client.ErrNotMeshd) {
+		return a.api + ": " + msg
+	}
+	return strings.TrimPrefix(msg, "client: ")
+}
+
 func (a *app) connect() error {
+	enc, err := codecFor(a.encoding)
+	if err != nil {
+		return err
+	}
+	a.enc = enc
 	token := ""
 	if a.tokenFile != "" {
 		b, err := os.ReadFile(a.tokenFile)
@@ -88,42 +146,53 @@ func (a *app) connect() error {
 			TLSHandshakeTimeout: a.timeout,
 		}}
 	}
-	c, err := newClient(a.api, token, hc)
+	c, err := client.New(a.api, client.Options{Token: token, HTTPClient: hc})
 	if err != nil {
-		return err
+		return usageErrorf("--api must be HOST[:PORT] or http://HOST:PORT, got %q", a.api)
 	}
 	a.c = c
 	return nil
 }
 
+const rootLong = `meshctl talks to meshd's HTTP API.
+
+--api is HOST:PORT, a bare HOST (port 7700, meshd's default), or a URL
+http://HOST:PORT (https:// for meshd behind a proxy; a URL without a port
+uses its scheme's).
+
+Plain output is the bare value, fit for shell scripts; --json prints JSON,
+errors included (one line on stderr). --encoding hex or base64 reads every
+KEY, VALUE and MEMBER argument in that encoding and prints keys, values and
+members in it, for binary data:
+
+  meshctl --encoding hex get "$(meshctl --encoding hex keys | head -1)"`
+
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "meshctl",
 		Short:         "Command-line client for meshd, the gossipmesh daemon",
+		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&a.api, "api", envOr("MESHCTL_API", "127.0.0.1:7700"), "meshd API address, HOST:PORT (env MESHCTL_API)")
-	f.BoolVar(&a.jsonOut, "json", false, "print JSON instead of plain values")
+	f.StringVar(&a.api, "api", envOr("MESHCTL_API", "127.0.0.1:7700"), "meshd API address: HOST[:PORT] (port 7700 if none) or http(s)://HOST:PORT (env MESHCTL_API)")
+	f.BoolVar(&a.jsonOut, "json", false, "print JSON instead of plain values, errors included")
+	f.StringVar(&a.encoding, "encoding", "raw", "encoding of keys, values and members, given and printed: raw, hex or base64")
 	f.StringVar(&a.tokenFile, "token-file", os.Getenv("MESHCTL_TOKEN_FILE"), "file holding the API bearer token (env MESHCTL_TOKEN_FILE)")
 	f.DurationVar(&a.timeout, "connect-timeout", 5*time.Second, "how long to try connecting to meshd")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
-	root.CompletionOptions.DisableDefaultCmd = true
+	_ = root.RegisterFlagCompletionFunc("encoding", cobra.FixedCompletions([]string{"raw", "hex", "base64"}, cobra.ShellCompDirectiveNoFileComp))
 
+	root.AddCommand(a.kvCommands()...)
 	root.AddCommand(
-		a.cmd("put KEY [VALUE]", "Set KEY to VALUE (read from stdin when VALUE is omitted)", rangeArgs(1, 2), a.put),
-		a.cmd("get KEY", "Print the value of KEY", exactArgs(1), a.get),
-		a.cmd("del KEY", "Delete KEY", exactArgs(1), a.del),
-		a.keysCmd(),
-		a.incrCmd(),
-		a.cmd("counter KEY", "Print the value of counter KEY", exactArgs(1), a.counter),
-		a.cmd("sadd KEY MEMBER", "Add MEMBER to set KEY", exactArgs(2), a.setOp("POST")),
-		a.cmd("srem KEY MEMBER", "Remove MEMBER from set KEY", exactArgs(2), a.setOp("DELETE")),
-		a.cmd("smembers KEY", "Print the members of set KEY, one per line", exactArgs(1), a.smembers),
-		a.cmd("watch [PREFIX]", "Print changes to keys under PREFIX as they happen", rangeArgs(0, 1), a.watch),
+		a.watchCmd(),
 		a.cmd("id", "Print this node's peer ID and multiaddrs", exactArgs(0), a.id),
-		a.cmd("peers", "List connected mesh members", exactArgs(0), a.peers),
+		a.cmd("peers", "List live mesh members this node knows", exactArgs(0), a.peers),
+		a.cmd("members", "List every member: alive, suspect, dead or left, with partitions held and addresses", exactArgs(0), a.members),
+		a.cmd("join ADDR", "Make meshd dial the peer at ADDR (a multiaddr ending in /p2p/PEERID) and keep it", exactArgs(1), a.join),
+		a.cmd("leave", "Make meshd announce its leave to the mesh and shut down", exactArgs(0), a.leave),
+		a.waitCmd(),
 		a.cmd("status", "Show per-partition Merkle roots, key counts and agreeing peers", exactArgs(0), a.status),
 		a.cmd("backup FILE", "Write a verified backup of the node to FILE (sealed when its store is encrypted: restore needs the same key)", exactArgs(1), a.backup),
 		a.cmd("restore FILE", "Verify the backup FILE, then merge it into the node", exactArgs(1), a.restore),
@@ -172,78 +241,6 @@ func (a *app) ok() error {
 	return nil
 }
 
-// notFound rewords a 404 for the key the user named.
-func notFound(err error, what, key string) error {
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
-		return fmt.Errorf("%s %q not found", what, key)
-	}
-	return err
-}
-
-func (a *app) put(ctx context.Context, args []string) error {
-	var value io.Reader
-	if len(args) == 2 {
-		value = strings.NewReader(args[1])
-	} else {
-		b, err := io.ReadAll(a.stdin)
-		if err != nil {
-			return fmt.Errorf("reading value from stdin: %v", err)
-		}
-		value = strings.NewReader(string(b))
-	}
-	if err := a.c.put(ctx, args[0], value); err != nil {
-		return err
-	}
-	return a.ok()
-}
-
-func (a *app) get(ctx context.Context, args []string) error {
-	if a.jsonOut {
-		kv, err := a.c.get(ctx, args[0])
-		if err != nil {
-			return notFound(err, "key", args[0])
-		}
-		return a.printJSON(kv)
-	}
-	v, err := a.c.getRaw(ctx, args[0])
-	if err != nil {
-		return notFound(err, "key", args[0])
-	}
-	if _, err := a.stdout.Write(v); err != nil {
-		return err
-	}
-	// The exact bytes go to pipes and files; a terminal gets a newline so
-	// the prompt does not land on the value's line.
-	if isTerminal(a.stdout) {
-		_, err = io.WriteString(a.stdout, "\n")
-	}
-	return err
-}
-
-func (a *app) del(ctx context.Context, args []string) error {
-	if err := a.c.del(ctx, args[0]); err != nil {
-		return err
-	}
-	return a.ok()
-}
-
-func (a *app) keysCmd() *cobra.Command {
-	var prefix string
-	c := a.cmd("keys", "List keys, one per line", exactArgs(0), func(ctx context.Context, _ []string) error {
-		ks, err := a.c.keys(ctx, prefix)
-		if err != nil {
-			return err
-		}
-		if a.jsonOut {
-			return a.printJSON(map[string][]string{"keys": ks})
-		}
-		return a.lines(ks)
-	})
-	c.Flags().StringVar(&prefix, "prefix", "", "only keys starting with this prefix")
-	return c
-}
-
 func (a *app) lines(items []string) error {
 	for _, s := range items {
 		if _, err := fmt.Fprintln(a.stdout, s); err != nil {
@@ -251,64 +248,4 @@ func (a *app) lines(items []string) error {
 		}
 	}
 	return nil
-}
-
-func (a *app) printCounter(key string, v int64) error {
-	if a.jsonOut {
-		return a.printJSON(map[string]any{"key": key, "value": v})
-	}
-	_, err := fmt.Fprintln(a.stdout, v)
-	return err
-}
-
-func (a *app) incrCmd() *cobra.Command {
-	c := a.cmd("incr KEY [N]", "Add N (default 1, may be negative) to counter KEY and print it", rangeArgs(1, 2), a.incr)
-	// Stop flag parsing at KEY so that a negative N ("incr k -2") is an
-	// argument, not an unknown flag.
-	c.Flags().SetInterspersed(false)
-	return c
-}
-
-func (a *app) incr(ctx context.Context, args []string) error {
-	delta := int64(1)
-	if len(args) == 2 {
-		d, err := strconv.ParseInt(args[1], 10, 64)
-		if err != nil {
-			return usageErrorf("incr: N must be an integer, got %q", args[1])
-		}
-		delta = d
-	}
-	v, err := a.c.incr(ctx, args[0], delta)
-	if err != nil {
-		return err
-	}
-	return a.printCounter(args[0], v)
-}
-
-func (a *app) counter(ctx context.Context, args []string) error {
-	v, err := a.c.counter(ctx, args[0])
-	if err != nil {
-		return notFound(err, "counter", args[0])
-	}
-	return a.printCounter(args[0], v)
-}
-
-func (a *app) setOp(method string) func(context.Context, []string) error {
-	return func(ctx context.Context, args []string) error {
-		if err := a.c.setOp(ctx, method, args[0], args[1]); err != nil {
-			return err
-		}
-		return a.ok()
-	}
-}
-
-func (a *app) smembers(ctx context.Context, args []string) error {
-	ms, err := a.c.smembers(ctx, args[0])
-	if err != nil {
-		return notFound(err, "set", args[0])
-	}
-	if a.jsonOut {
-		return a.printJSON(map[string]any{"key": args[0], "members": ms})
-	}
-	return a.lines(ms)
 }

@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/gossipmesh/gossipmesh/node/httpapi"
 	"golang.org/x/term"
 )
 
@@ -27,50 +27,8 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func (a *app) watch(ctx context.Context, args []string) error {
-	prefix := ""
-	if len(args) == 1 {
-		prefix = args[0]
-	}
-	return a.c.watch(ctx, prefix, func(data []byte) error {
-		if a.jsonOut {
-			_, err := fmt.Fprintf(a.stdout, "%s\n", data)
-			return err
-		}
-		var ev httpapi.EventResponse
-		if err := json.Unmarshal(data, &ev); err != nil {
-			return fmt.Errorf("bad event from meshd: %v", err)
-		}
-		_, err := fmt.Fprintln(a.stdout, eventLine(ev))
-		return err
-	})
-}
-
-// eventLine is the plain form of a change, tab-separated for cut and awk:
-// "put KEY VALUE", "del KEY", or "KIND KEY" for counters, sets and
-// multi-value registers, whose new value is one read away.
-func eventLine(ev httpapi.EventResponse) string {
-	origin := "local"
-	if ev.Remote {
-		origin = "remote"
-	}
-	switch {
-	case ev.Kind == "register" && ev.Deleted:
-		return strings.Join([]string{"del", ev.Key, origin}, "\t")
-	case ev.Kind == "register":
-		v := ""
-		if ev.Value != nil {
-			v = *ev.Value
-		} else if ev.ValueB64 != nil {
-			v = "base64:" + *ev.ValueB64
-		}
-		return strings.Join([]string{"put", ev.Key, origin, v}, "\t")
-	}
-	return strings.Join([]string{ev.Kind, ev.Key, origin}, "\t")
-}
-
 func (a *app) id(ctx context.Context, _ []string) error {
-	v, err := a.c.id(ctx)
+	v, err := a.c.ID(ctx)
 	if err != nil {
 		return err
 	}
@@ -81,7 +39,7 @@ func (a *app) id(ctx context.Context, _ []string) error {
 }
 
 func (a *app) peers(ctx context.Context, _ []string) error {
-	v, err := a.c.peers(ctx)
+	v, err := a.c.Peers(ctx)
 	if err != nil {
 		return err
 	}
@@ -95,8 +53,76 @@ func (a *app) peers(ctx context.Context, _ []string) error {
 	return a.lines(out)
 }
 
+func (a *app) members(ctx context.Context, _ []string) error {
+	ms, err := a.c.Members(ctx)
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		return a.printJSON(map[string]any{"members": ms})
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tSTATE\tPARTITIONS\tADDRS")
+	for _, m := range ms {
+		state := m.State
+		if m.Self {
+			state += " (self)"
+		}
+		addrs := strings.Join(slices.Sorted(slices.Values(m.Addrs)), ",")
+		if addrs == "" {
+			addrs = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.PeerID, state, ranges(m.Partitions), addrs)
+	}
+	return tw.Flush()
+}
+
+// ranges writes sorted partitions compactly: "0-3,7,9-10", "-" for none.
+func ranges(ps []uint32) string {
+	if len(ps) == 0 {
+		return "-"
+	}
+	var parts []string
+	for i := 0; i < len(ps); {
+		j := i
+		for j+1 < len(ps) && ps[j+1] == ps[j]+1 {
+			j++
+		}
+		s := strconv.FormatUint(uint64(ps[i]), 10)
+		if j > i {
+			s += "-" + strconv.FormatUint(uint64(ps[j]), 10)
+		}
+		parts = append(parts, s)
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}
+
+func (a *app) join(ctx context.Context, args []string) error {
+	id, err := a.c.Join(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		return a.printJSON(map[string]string{"peer_id": id})
+	}
+	_, err = fmt.Fprintf(a.stdout, "joined %s\n", id)
+	return err
+}
+
+func (a *app) leave(ctx context.Context, _ []string) error {
+	if err := a.c.Leave(ctx); err != nil {
+		return err
+	}
+	if a.jsonOut {
+		return a.printJSON(map[string]bool{"left": true})
+	}
+	_, err := fmt.Fprintln(a.stdout, "meshd announced its leave and is shutting down")
+	return err
+}
+
 func (a *app) status(ctx context.Context, _ []string) error {
-	st, err := a.c.status(ctx)
+	st, err := a.c.Status(ctx)
 	if err != nil {
 		return err
 	}

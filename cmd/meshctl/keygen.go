@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 )
@@ -27,14 +27,19 @@ func (a *app) keygen(_ context.Context, args []string) error {
 	if _, err := rand.Read(k[:]); err != nil {
 		return err
 	}
+	var text string
 	switch kind {
 	case "swarm":
 		// The libp2p pnet "/key/swarm/psk/1.0.0/" file format.
-		_, err := fmt.Fprintf(a.stdout, "/key/swarm/psk/1.0.0/\n/base16/\n%s\n", hex.EncodeToString(k[:]))
-		return err
+		text = "/key/swarm/psk/1.0.0/\n/base16/\n" + hex.EncodeToString(k[:]) + "\n"
 	case "store":
-		_, err := fmt.Fprintf(a.stdout, "%s\n", hex.EncodeToString(k[:]))
-		return err
+		text = hex.EncodeToString(k[:]) + "\n"
+	default:
+		return usageErrorf("keygen: unknown key kind %q (swarm or store)", kind)
 	}
-	return usageErrorf("keygen: unknown key kind %q (swarm or store)", kind)
+	if a.jsonOut {
+		return a.printJSON(map[string]string{"kind": kind, "key_hex": hex.EncodeToString(k[:]), "file": text})
+	}
+	_, err := io.WriteString(a.stdout, text)
+	return err
 }

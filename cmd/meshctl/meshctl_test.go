@@ -210,7 +210,7 @@ func TestWatch(t *testing.T) {
 	h.ok("put", "skip", "x")
 	h.ok("del", "app/a")
 	h.ok("incr", "app/n")
-	want := "put\tapp/a\tlocal\t1\ndel\tapp/a\tlocal\ncounter\tapp/n\tlocal\n"
+	want := "put\tapp/a\tlocal\t1\ndel\tapp/a\tlocal\ncounter\tapp/n\tlocal\t1\n"
 	for out.String() != want {
 		if time.Now().After(deadline) {
 			t.Fatalf("watch output %q, want %q", out.String(), want)
@@ -223,23 +223,52 @@ func TestWatch(t *testing.T) {
 	}
 }
 
-func TestWatchEndedByServer(t *testing.T) {
+// When meshd ends the watch (a restart), watch reconnects and carries on;
+// with --once it exits.
+func TestWatchReconnects(t *testing.T) {
 	h := newHarness(t, httpapi.Options{})
-	var errb bytes.Buffer
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, errb syncBuffer
 	done := make(chan int, 1)
-	go func() {
-		done <- run(t.Context(), []string{"--api", h.api, "watch"}, nil, &bytes.Buffer{}, &errb)
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for h.fake.Watchers() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("watch never registered")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	go func() { done <- run(ctx, []string{"--api", h.api, "watch"}, nil, &out, &errb) }()
+	waitUntil(t, "watch registered", func() bool { return h.fake.Watchers() == 1 })
+	h.ok("put", "a", "1")
+	waitUntil(t, "first event", func() bool { return out.String() == "put\ta\tlocal\t1\n" })
 	h.fake.CloseWatches()
-	if code := <-done; code != 1 || !strings.Contains(errb.String(), "meshd ended the watch") {
-		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	waitUntil(t, "reconnected", func() bool { return h.fake.Watchers() == 1 && strings.Contains(errb.String(), "reconnecting") })
+	h.ok("put", "b", "2")
+	waitUntil(t, "event after reconnect", func() bool { return strings.HasSuffix(out.String(), "put\tb\tlocal\t2\n") })
+	if !strings.Contains(errb.String(), "changes may have been missed") {
+		t.Errorf("no note of the reset on stderr: %q", errb.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("watch exit %d after interrupt", code)
+	}
+
+	h = newHarness(t, httpapi.Options{}) // a fresh backend watch, begun by this client
+	var errOnce bytes.Buffer
+	doneOnce := make(chan int, 1)
+	go func() {
+		doneOnce <- run(t.Context(), []string{"--api", h.api, "watch", "--once"}, nil, &bytes.Buffer{}, &errOnce)
+	}()
+	waitUntil(t, "watch --once registered", func() bool { return h.fake.Watchers() == 1 })
+	h.fake.CloseWatches()
+	if code := <-doneOnce; code != 1 || !strings.Contains(errOnce.String(), "meshd ended the watch") {
+		t.Fatalf("--once: exit %d, stderr %q", code, errOnce.String())
+	}
+}
+
+// waitUntil polls cond until it holds or 5 s pass.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // poll interval
 	}
 }
 

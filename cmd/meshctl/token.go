@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gossipmesh/gossipmesh/node/httpapi/apitypes"
 )
 
 // tokenCmd prints the node's join token (GET /v1/token): another node
@@ -14,15 +16,13 @@ func (a *app) tokenCmd() *cobra.Command {
 }
 
 func (a *app) token(ctx context.Context, _ []string) error {
-	var v struct {
-		Token string `json:"token"`
-	}
-	if err := a.c.getJSON(ctx, "/v1/token", &v); err != nil {
+	token, err := a.c.Token(ctx)
+	if err != nil {
 		return err
 	}
 	if a.jsonOut {
-		return a.printJSON(v)
+		return a.printJSON(apitypes.TokenResponse{Token: token})
 	}
-	_, err := fmt.Fprintln(a.stdout, v.Token)
+	_, err = fmt.Fprintln(a.stdout, token)
 	return err
 }

@@ -136,8 +136,9 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 		}
 		return fmt.Errorf("meshd: starting node: %v", err)
 	}
+	// A clean stop announces the leave, so peers drop this node at once.
 	closeNode := func() error {
-		if err := n.Close(); err != nil {
+		if err := n.Leave(context.Background()); err != nil {
 			return fmt.Errorf("meshd: closing node: %v", err)
 		}
 		return nil
@@ -153,10 +154,19 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 		reg.MustRegister(storeSizeGauge(s.Data))
 	}
 	done := make(chan struct{})
+	leave := make(chan struct{}, 1) // POST /v1/leave: stop as on SIGTERM
 	srv := &http.Server{
 		Handler: httpapi.NewHandler(n, httpapi.Options{
 			Token: token, Registry: reg, Logger: logger, Done: done,
 			TempDir: restoreTempDir(s), JoinToken: tokenSource(s, sec, n),
+			ExpectPeers: len(s.Join) > 0 || s.JoinToken != "",
+			Leave: func(context.Context) error {
+				select {
+				case leave <- struct{}{}:
+				default:
+				}
+				return nil
+			},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -201,6 +211,8 @@ wait:
 				continue
 			}
 			logger.Info("shutting down", "signal", sig.String())
+		case <-leave:
+			logger.Info("shutting down: asked to leave the mesh (POST /v1/leave)")
 		case err := <-served:
 			runErr = fmt.Errorf("meshd: API server: %v", err)
 		}

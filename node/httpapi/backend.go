@@ -33,8 +33,13 @@ type Backend interface {
 	SRem(ctx context.Context, key, member []byte) error
 	SMembers(ctx context.Context, key []byte) ([][]byte, error)
 	Keys(ctx context.Context, prefix []byte) iter.Seq2[[]byte, error]
+	MeshKeys(ctx context.Context, prefix []byte) ([][]byte, error)
 	Watch(ctx context.Context, prefix []byte) (<-chan node.Event, error)
 
 	ExportStates(ctx context.Context) iter.Seq2[node.StateRecord, error]
 	MergeStates(ctx context.Context, recs []node.StateRecord) error
+	Members(ctx context.Context) ([]node.Member, error)
+	Connect(ctx context.Context, addr multiaddr.Multiaddr) error
+	Ready(ctx context.Context) error
+	ValueLimit() int
 }

@@ -10,11 +10,6 @@ import (
 	"github.com/gossipmesh/gossipmesh/node/backup"
 )
 
-// RestoreResponse is the body of POST /v1/restore.
-type RestoreResponse struct {
-	Records int `json:"records"`
-}
-
 // backup streams a backup file of every key state. The file's trailer is
 // written last, so a failure mid-stream leaves the client a file that
 // backup.Verify refuses; the connection is also aborted so the client sees

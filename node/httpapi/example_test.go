@@ -33,5 +33,5 @@ func Example() {
 	// Output:
 	// 204
 	// {"key":"greeting","value":"hello","value_b64":"aGVsbG8="}
-	// 404 {"error":"node: key not found: \"absent\""}
+	// 404 {"error":"key not found: \"absent\"","code":"not_found"}
 }

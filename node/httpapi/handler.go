@@ -1,17 +1,15 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 
-	"github.com/gossipmesh/gossipmesh/node"
-	"github.com/gossipmesh/gossipmesh/node/backup"
+	"github.com/gossipmesh/gossipmesh/node/httpapi/apitypes"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,7 +20,10 @@ type Options struct {
 	// the daemon binds to loopback by default).
 	Token string
 	// MaxBodyBytes bounds every request body except /v1/restore's.
-	// Default 2 MiB (a 1 MiB value plus framing headroom).
+	// Default 0: BodyLimit of the backend's value limit when it reports one
+	// (Backend.ValueLimit), so a value the node accepts
+	// is never refused by the HTTP layer; DefaultMaxBodyBytes if it reports
+	// none.
 	MaxBodyBytes int64
 	// MaxRestoreBytes bounds a /v1/restore body. Default 0: no limit beyond
 	// the temporary directory's free space.
@@ -43,27 +44,86 @@ type Options struct {
 	// JoinToken, when non-nil, gives the join token GET /v1/token serves
 	// (see token.go). Default nil: the route answers 404.
 	JoinToken func() string
+	// ExpectPeers makes GET /v1/ready wait for at least one mesh member
+	// even when the backend was given no bootstrap peers (meshd sets it for
+	// --join). Default false: a node alone by config is ready alone.
+	ExpectPeers bool
+	// Leave, when set, serves POST /v1/leave: it must announce the leave
+	// to the mesh and stop the daemon (meshd shuts down as on SIGTERM).
+	// Default nil: POST /v1/leave answers 501.
+	Leave func(ctx context.Context) error
+	// WatchHistory is how many recent changes are kept so a watch can
+	// resume after a reconnect (Last-Event-ID or ?from=). Default 4096.
+	WatchHistory int
 }
 
-// DefaultMaxBodyBytes is the default Options.MaxBodyBytes.
+// DefaultMaxBodyBytes is the default Options.MaxBodyBytes for a backend
+// that does not report its value limit.
 const DefaultMaxBodyBytes = 2 << 20
+
+// BodyLimit is the request body limit that fits a value of maxValueBytes
+// in every route that carries one: raw in PUT /v1/kv, or base64 in a JSON
+// set member (4/3 of it), plus 64 KiB for framing.
+func BodyLimit(maxValueBytes int) int64 {
+	v := int64(maxValueBytes)
+	return (v+2)/3*4 + 64<<10
+}
 
 type server struct {
 	b     Backend
 	opts  Options
 	token [sha256.Size]byte
 	log   *slog.Logger
+	hub   *hub
+}
+
+// bodyLimit is the body limit of one request, from Options.MaxBodyBytes
+// or else the backend's value limit as it is now.
+func (s *server) bodyLimit() int64 {
+	if s.opts.MaxBodyBytes > 0 {
+		return s.opts.MaxBodyBytes
+	}
+	if v := s.b.ValueLimit(); v > 0 {
+		return BodyLimit(v)
+	}
+	return DefaultMaxBodyBytes
 }
 
 // NewHandler returns the HTTP API (routes in the package doc) over b.
 func NewHandler(b Backend, opts Options) http.Handler {
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	s := &server{b: b, opts: opts, token: sha256.Sum256([]byte(opts.Token)), log: opts.Logger}
+	s.hub = newHub(b, opts.WatchHistory, opts.Done, opts.Logger)
+	mux := s.routes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(apitypes.APIHeader, apitypes.APIVersion)
+		if !s.authorized(w, r) {
+			return
+		}
+		r, isKey := withKey(r)
+		if isKey && r.PathValue("key") == "" {
+			writeError(w, http.StatusBadRequest, apitypes.CodeInvalidKey, emptyKeyMessage)
+			return
+		}
+		h, pattern := mux.Handler(r)
+		if pattern == "" {
+			// The mux's own 404 and 405 answer in plain text; keep its
+			// status and Allow header but answer in JSON like every route.
+			jsonFallback(w, r, h)
+			return
+		}
+		if r.URL.Path != "/v1/restore" {
+			r.Body = http.MaxBytesReader(w, r.Body, s.bodyLimit())
+		} else if s.opts.MaxRestoreBytes > 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRestoreBytes)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	// {key...} takes the rest of the path, so keys may contain slashes; the
 	// mux hands it over percent-decoded, so any byte can be sent as %XX.
@@ -82,29 +142,16 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/id", s.id)
 	mux.HandleFunc("GET /v1/peers", s.peers)
 	mux.HandleFunc("GET /v1/token", s.joinToken)
+	mux.HandleFunc("GET /v1/members", s.members)
+	mux.HandleFunc("POST /v1/join", s.join)
+	mux.HandleFunc("POST /v1/leave", s.leave)
+	mux.HandleFunc("GET /v1/health", s.health)
+	mux.HandleFunc("GET /v1/ready", s.ready)
 	mux.HandleFunc("GET /v1/watch", s.watch)
 	mux.HandleFunc("POST /v1/backup", s.backup)
 	mux.HandleFunc("POST /v1/restore", s.restore)
 	mux.Handle("GET /metrics", s.metricsHandler())
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(w, r) {
-			return
-		}
-		r = withKey(r)
-		h, pattern := mux.Handler(r)
-		if pattern == "" {
-			// The mux's own 404 and 405 answer in plain text; keep its
-			// status and Allow header but answer in JSON like every route.
-			jsonFallback(w, r, h)
-			return
-		}
-		if r.URL.Path != "/v1/restore" {
-			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-		} else if s.opts.MaxRestoreBytes > 0 {
-			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRestoreBytes)
-		}
-		h.ServeHTTP(w, r)
-	})
+	return mux
 }
 
 // keyRoutes are the path prefixes followed by a key.
@@ -113,16 +160,16 @@ var keyRoutes = []string{"/v1/kv/", "/v1/mv/", "/v1/counter/", "/v1/set/"}
 // withKey routes a request for a key on a stand-in path and sets the key
 // itself, exactly as sent: the mux would clean "a//b" or "a/../b" and
 // answer a redirect, storing nothing, for a key that is perfectly valid.
-func withKey(r *http.Request) *http.Request {
+func withKey(r *http.Request) (*http.Request, bool) {
 	for _, prefix := range keyRoutes {
 		if key, ok := strings.CutPrefix(r.URL.Path, prefix); ok {
 			routed := r.Clone(r.Context())
 			routed.URL.Path, routed.URL.RawPath = prefix+"key", ""
 			routed.SetPathValue("key", key)
-			return routed
+			return routed, true
 		}
 	}
-	return r
+	return r, false
 }
 
 // authorized enforces Options.Token: 401 when no bearer token is sent, 403
@@ -136,12 +183,12 @@ func (s *server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	scheme, tok, ok := strings.Cut(auth, " ")
 	if auth == "" || !ok || !strings.EqualFold(scheme, "Bearer") {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="meshd"`)
-		writeError(w, http.StatusUnauthorized, "missing bearer token")
+		writeError(w, http.StatusUnauthorized, apitypes.CodeUnauthorized, "missing bearer token")
 		return false
 	}
 	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
 	if subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
-		writeError(w, http.StatusForbidden, "wrong token")
+		writeError(w, http.StatusForbidden, apitypes.CodeForbidden, "wrong token")
 		return false
 	}
 	return true
@@ -163,73 +210,9 @@ func jsonFallback(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	if allow := sw.h.Get("Allow"); allow != "" {
 		w.Header().Set("Allow", allow)
 	}
-	msg := "no such route"
+	code, msg := apitypes.CodeNoRoute, "no such route: "+r.URL.Path
 	if sw.code == http.StatusMethodNotAllowed {
-		msg = fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path)
+		code, msg = apitypes.CodeMethod, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path)
 	}
-	writeError(w, sw.code, msg)
-}
-
-// errorBody is the JSON body of every error response.
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // the client went away; nothing useful to do
-}
-
-// statusOf maps an error to its HTTP status code.
-func statusOf(err error) int {
-	var maxBytes *http.MaxBytesError
-	switch {
-	case errors.Is(err, node.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, node.ErrInvalidKey), errors.Is(err, errBadRequest),
-		errors.Is(err, backup.ErrCorrupt), errors.Is(err, backup.ErrTruncated),
-		errors.Is(err, backup.ErrVersion):
-		return http.StatusBadRequest
-	case errors.Is(err, node.ErrKeyTooLarge), errors.Is(err, node.ErrValueTooLarge),
-		errors.As(err, &maxBytes):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, node.ErrWrongKind):
-		return http.StatusConflict
-	case errors.Is(err, node.ErrCounterRange):
-		return http.StatusUnprocessableEntity
-	case errors.Is(err, node.ErrClosed), errors.Is(err, node.ErrStore), errors.Is(err, node.ErrUnavailable):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// errBadRequest marks input errors found by the handler itself.
-var errBadRequest = errors.New("httpapi: bad request")
-
-func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{errBadRequest}, args...)...)
-}
-
-// fail writes err as a JSON error with its status code.
-func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := statusOf(err)
-	if code >= 500 {
-		s.log.Warn("http api request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
-	}
-	var maxBytes *http.MaxBytesError
-	msg := err.Error()
-	if errors.As(err, &maxBytes) {
-		msg = fmt.Sprintf("request body over the %d-byte limit", maxBytes.Limit)
-	}
-	// Our own wrapping prefix says nothing useful to API users.
-	msg = strings.TrimPrefix(msg, errBadRequest.Error()+": ")
-	writeError(w, code, msg)
+	writeError(w, sw.code, code, msg)
 }

@@ -77,15 +77,6 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// KVResponse is the body of GET /v1/kv/{key}.
-type KVResponse struct {
-	Key string `json:"key"`
-	// Value is the value as text, omitted when it is not valid UTF-8.
-	Value *string `json:"value,omitempty"`
-	// ValueB64 is always present: the value in standard base64.
-	ValueB64 string `json:"value_b64"`
-}
-
 func (s *server) putKV(w http.ResponseWriter, r *http.Request) {
 	value, err := readBody(r)
 	if err == nil {
@@ -149,12 +140,6 @@ func (s *server) putMV(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// ValuesResponse is the body of GET /v1/mv/{key}.
-type ValuesResponse struct {
-	Key    string   `json:"key"`
-	Values []string `json:"values"`
-}
-
 func (s *server) getMV(w http.ResponseWriter, r *http.Request) {
 	key := keyOf(r)
 	vals, err := s.b.GetMV(r.Context(), key)
@@ -169,39 +154,41 @@ func (s *server) getMV(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ValuesResponse{Key: string(key), Values: out})
 }
 
-// KeysResponse is the body of GET /v1/keys.
-type KeysResponse struct {
-	Keys []string `json:"keys"`
-}
-
+// keys lists the keys of the whole mesh (MeshKeys: under replication, the
+// partitions held elsewhere are asked of a holder), or with ?local=1 only
+// those this node stores.
 func (s *server) keys(w http.ResponseWriter, r *http.Request) {
-	// Collected before answering so a failure mid-scan still gets an error
-	// status rather than a cut-off 200.
+	prefix := []byte(r.URL.Query().Get("prefix"))
+	local, _ := strconv.ParseBool(r.URL.Query().Get("local"))
 	var keys [][]byte
-	for k, err := range s.b.Keys(r.Context(), []byte(r.URL.Query().Get("prefix"))) {
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		keys = append(keys, k)
+	var err error
+	if local {
+		keys, err = s.localKeys(r, prefix)
+	} else {
+		keys, err = s.b.MeshKeys(r.Context(), prefix)
 	}
-	out, err := bytesList(r, keys)
+	var out []string
+	if err == nil {
+		out, err = bytesList(r, keys)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, KeysResponse{Keys: out})
+	writeJSON(w, http.StatusOK, KeysResponse{Keys: out, Local: local})
 }
 
-// CounterRequest is the optional body of POST /v1/counter/{key}.
-type CounterRequest struct {
-	Delta *int64 `json:"delta"`
-}
-
-// CounterResponse is the body of both counter routes.
-type CounterResponse struct {
-	Key   string `json:"key"`
-	Value int64  `json:"value"`
+// localKeys collects the node's own keys before answering, so a failure
+// mid-scan still gets an error status rather than a cut-off 200.
+func (s *server) localKeys(r *http.Request, prefix []byte) ([][]byte, error) {
+	var keys [][]byte
+	for k, err := range s.b.Keys(r.Context(), prefix) {
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 func (s *server) incr(w http.ResponseWriter, r *http.Request) {
@@ -231,14 +218,6 @@ func (s *server) counter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, CounterResponse{Key: string(key), Value: v})
-}
-
-// MemberRequest is the body of POST and DELETE /v1/set/{key}: exactly one
-// of Member (text) and MemberB64 (standard base64, for binary members).
-// DELETE also accepts ?member= instead of a body.
-type MemberRequest struct {
-	Member    *string `json:"member,omitempty"`
-	MemberB64 *string `json:"member_b64,omitempty"`
 }
 
 func memberOf(r *http.Request) ([]byte, error) {
@@ -286,12 +265,6 @@ func (s *server) srem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// MembersResponse is the body of GET /v1/set/{key}.
-type MembersResponse struct {
-	Key     string   `json:"key"`
-	Members []string `json:"members"`
 }
 
 func (s *server) smembers(w http.ResponseWriter, r *http.Request) {

@@ -28,7 +28,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // sseEvent is one parsed server-sent event.
-type sseEvent struct{ name, data string }
+type sseEvent struct{ id, name, data string }
 
 func readEvent(t *testing.T, sc *bufio.Scanner) sseEvent {
 	t.Helper()
@@ -41,6 +41,8 @@ func readEvent(t *testing.T, sc *bufio.Scanner) sseEvent {
 				return ev
 			}
 		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "id: "):
+			ev.id = strings.TrimPrefix(line, "id: ")
 		case strings.HasPrefix(line, "event: "):
 			ev.name = strings.TrimPrefix(line, "event: ")
 		case strings.HasPrefix(line, "data: "):
@@ -101,15 +103,27 @@ func TestWatchEndsOnDone(t *testing.T) {
 	}
 }
 
-func TestWatchClientGoneReleasesWatch(t *testing.T) {
+// Every stream reads the one backend watch; a client that goes away does
+// not disturb the others.
+func TestWatchStreamsShareOneBackendWatch(t *testing.T) {
 	e := newEnv(t, httpapi.Options{})
-	res, err := e.srv.Client().Get(e.srv.URL + "/v1/watch")
+	gone, err := e.srv.Client().Get(e.srv.URL + "/v1/watch")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "watch registered", func() bool { return e.fake.Watchers() == 1 })
-	res.Body.Close()
-	waitFor(t, "watch released", func() bool { return e.fake.Watchers() == 0 })
+	stays, err := e.srv.Client().Get(e.srv.URL + "/v1/watch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stays.Body.Close()
+	if n := e.fake.Watchers(); n != 1 {
+		t.Fatalf("%d backend watches for two streams, want 1", n)
+	}
+	gone.Body.Close()
+	e.want(e.do("PUT", "/v1/kv/k", []byte("v")), 204)
+	if ev := readEvent(t, bufio.NewScanner(stays.Body)); ev.name != "change" || !strings.Contains(ev.data, `"key":"k"`) {
+		t.Fatalf("event %+v", ev)
+	}
 }
 
 func TestWatchError(t *testing.T) {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,55 +10,66 @@ import (
 	"unicode/utf8"
 
 	"github.com/gossipmesh/gossipmesh/node"
+	"github.com/gossipmesh/gossipmesh/node/httpapi/apitypes"
 )
-
-// EventResponse is the JSON data of one "change" server-sent event.
-type EventResponse struct {
-	Key      string  `json:"key"`
-	KeyB64   string  `json:"key_b64"`
-	Kind     string  `json:"kind"`
-	Deleted  bool    `json:"deleted,omitempty"`
-	Value    *string `json:"value,omitempty"`     // register value as text, if valid UTF-8
-	ValueB64 *string `json:"value_b64,omitempty"` // register value, base64; absent for other kinds
-	Remote   bool    `json:"remote"`
-}
 
 // heartbeatEvery keeps idle watch streams alive through proxies and lets
 // the server notice a client that went away.
 const heartbeatEvery = 15 * time.Second
 
-func eventResponse(ev node.Event) EventResponse {
+func eventResponse(id string, ev node.Event) EventResponse {
 	out := EventResponse{
-		Key: string(ev.Key), KeyB64: base64.StdEncoding.EncodeToString(ev.Key),
+		ID: id, Key: string(ev.Key), KeyB64: base64.StdEncoding.EncodeToString(ev.Key),
 		Kind: string(ev.Kind), Deleted: ev.Deleted, Remote: ev.Remote,
 	}
-	if ev.Value != nil {
+	switch {
+	case ev.Value != nil:
 		b := base64.StdEncoding.EncodeToString(ev.Value)
 		out.ValueB64 = &b
 		if utf8.Valid(ev.Value) {
 			v := string(ev.Value)
 			out.Value = &v
 		}
+	case ev.Kind == node.KindCounter:
+		c := ev.Counter
+		out.Counter = &c
+	case ev.Kind == node.KindSet:
+		out.MembersB64 = make([]string, len(ev.Members))
+		for i, m := range ev.Members {
+			out.MembersB64[i] = base64.StdEncoding.EncodeToString(m)
+		}
 	}
 	return out
 }
 
+// watchFrom is where a client resumes: the Last-Event-ID header its
+// EventSource sends on reconnect, or ?from= for clients that set no header.
+func watchFrom(r *http.Request) string {
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		return id
+	}
+	return r.URL.Query().Get("from")
+}
+
 // watch streams changes under ?prefix= as server-sent events:
 //
+//	id: lq3x1-42
 //	event: change
-//	data: {"key":"a","key_b64":"YQ==","kind":"register","value":"1",...}
+//	data: {"id":"lq3x1-42","key":"a","key_b64":"YQ==","kind":"register","value":"1",...}
 //
-// When the node ends the watch (it closed, or this client fell too far
-// behind) the stream ends with "event: end"; a client should then re-read
-// what it cares about and watch again.
+// A client that reconnects with the last id it saw (Last-Event-ID or
+// ?from=) first gets the changes it missed. If they are no longer known
+// (meshd restarted, or the client was away too long) it gets an
+// "event: reset" and should re-read what it cares about; the stream then
+// goes on. When the node ends the watch (it closed) the stream ends with
+// "event: end".
 func (s *server) watch(w http.ResponseWriter, r *http.Request) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
-		writeError(w, http.StatusInternalServerError, "streaming not supported by this server")
+		writeError(w, http.StatusInternalServerError, apitypes.CodeInternal, "streaming not supported by this server")
 		return
 	}
-	ctx := r.Context()
-	events, err := s.b.Watch(ctx, []byte(r.URL.Query().Get("prefix")))
+	c, reset, err := s.hub.join(watchFrom(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -70,34 +82,58 @@ func (s *server) watch(w http.ResponseWriter, r *http.Request) {
 	// A first comment commits the headers, so the client knows the watch is
 	// registered before any change happens.
 	fmt.Fprint(w, ": watching\n\n")
+	if reset {
+		writeReset(w, "cannot resume from "+watchFrom(r)+": meshd restarted or no longer has those changes")
+	}
 	flusher.Flush()
+	s.stream(w, flusher, r, &c, []byte(r.URL.Query().Get("prefix")))
+}
 
+func writeReset(w http.ResponseWriter, reason string) {
+	data, _ := json.Marshal(apitypes.ResetResponse{Reason: reason})
+	fmt.Fprintf(w, "event: reset\ndata: %s\n\n", data)
+}
+
+// stream sends the hub's changes under prefix from c on until the client,
+// the handler or the node ends the watch.
+func (s *server) stream(w http.ResponseWriter, flusher http.Flusher, r *http.Request, c *cursor, prefix []byte) {
 	tick := time.NewTicker(heartbeatEvery)
 	defer tick.Stop()
-	for {
+	for ending := false; ; {
+		recs, changed, lost := s.hub.since(c)
+		if lost {
+			writeReset(w, "this client fell behind; changes were missed")
+		}
+		for _, rec := range recs {
+			if !bytes.HasPrefix(rec.ev.Key, prefix) {
+				continue
+			}
+			id := eventID(c.epoch, rec.seq)
+			data, _ := json.Marshal(eventResponse(id, rec.ev))
+			if _, err := fmt.Fprintf(w, "id: %s\nevent: change\ndata: %s\n\n", id, data); err != nil {
+				return
+			}
+		}
+		if ending {
+			fmt.Fprint(w, "event: end\ndata: {}\n\n")
+			flusher.Flush()
+			return
+		}
+		flusher.Flush()
 		select {
-		case <-ctx.Done():
+		case <-r.Context().Done():
 			return
 		case <-s.opts.Done:
 			fmt.Fprint(w, "event: end\ndata: {}\n\n")
 			flusher.Flush()
 			return
+		case <-c.ended:
+			ending = true // one more pass sends what came before the end
 		case <-tick.C:
 			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
 				return
 			}
-			flusher.Flush()
-		case ev, ok := <-events:
-			if !ok {
-				fmt.Fprint(w, "event: end\ndata: {}\n\n")
-				flusher.Flush()
-				return
-			}
-			data, _ := json.Marshal(eventResponse(ev))
-			if _, err := fmt.Fprintf(w, "event: change\ndata: %s\n\n", data); err != nil {
-				return
-			}
-			flusher.Flush()
+		case <-changed:
 		}
 	}
 }

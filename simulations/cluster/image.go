@@ -54,9 +54,10 @@ func moduleDir() (string, error) {
 	return "", fmt.Errorf("%w: cannot find the gossipmesh module (run inside the repository)", ErrBuild)
 }
 
-// buildImage builds the static meshd binary (the Go build cache makes an
-// unchanged tree cheap) and, unless an image of the same binary exists,
-// the image. It returns the image reference.
+// buildImage builds the static meshd and meshctl binaries (the Go build
+// cache makes an unchanged tree cheap; meshctl is the image's
+// healthcheck) and, unless an image of the same binaries exists, the
+// image. It returns the image reference.
 func buildImage(ctx context.Context, d docker, progress func(string, ...any)) (string, error) {
 	root, err := moduleDir()
 	if err != nil {
@@ -67,20 +68,14 @@ func buildImage(ctx context.Context, d docker, progress func(string, ...any)) (s
 		return "", fmt.Errorf("%w: %v", ErrBuild, err)
 	}
 	defer os.RemoveAll(ctxDir)
-	bin := filepath.Join(ctxDir, "meshd")
-	progress("building static meshd (CGO_ENABLED=0 go build ./cmd/meshd)")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/meshd")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%w: go build ./cmd/meshd: %v\n%s", ErrBuild, err, out)
-	}
-	sum, err := fileHash(bin)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBuild, err)
-	}
 	h := sha256.New()
-	h.Write(sum)
+	for _, name := range []string{"meshd", "meshctl"} {
+		sum, err := buildStatic(ctx, root, ctxDir, name, progress)
+		if err != nil {
+			return "", err
+		}
+		h.Write(sum)
+	}
 	h.Write(dockerfile)
 	ref := imageRepo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
 	if _, err := d.run(ctx, "image", "inspect", "--format", "{{.Id}}", ref); err == nil {
@@ -95,6 +90,24 @@ func buildImage(ctx context.Context, d docker, progress func(string, ...any)) (s
 		return "", fmt.Errorf("%w: %v", ErrBuild, err)
 	}
 	return ref, nil
+}
+
+// buildStatic builds ./cmd/NAME into dir/NAME with CGO off and returns
+// the binary's SHA-256.
+func buildStatic(ctx context.Context, root, dir, name string, progress func(string, ...any)) ([]byte, error) {
+	bin := filepath.Join(dir, name)
+	progress("building static %s (CGO_ENABLED=0 go build ./cmd/%s)", name, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/"+name)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("%w: go build ./cmd/%s: %v\n%s", ErrBuild, name, err, out)
+	}
+	sum, err := fileHash(bin)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBuild, err)
+	}
+	return sum, nil
 }
 
 func fileHash(path string) ([]byte, error) {

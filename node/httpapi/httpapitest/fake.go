@@ -1,9 +1,3 @@
-// Package httpapitest provides Fake, an in-memory httpapi.Backend, for
-// testing the HTTP API and its clients (meshctl) without starting libp2p.
-//
-//	fake := httpapitest.NewFake()
-//	srv := httptest.NewServer(httpapi.NewHandler(fake, httpapi.Options{}))
-//	defer srv.Close()
 package httpapitest
 
 import (
@@ -39,6 +33,14 @@ type Fake struct {
 	PeerID   peer.ID
 	AddrList []multiaddr.Multiaddr
 	PeerList []node.PeerInfo
+	// MemberList is what Members reports after this node itself.
+	MemberList []node.Member
+	// Joined records the addresses given to Connect; ConnectErr, when
+	// set, is what Connect returns.
+	Joined     []multiaddr.Multiaddr
+	ConnectErr error
+	// NotReady, when set, is what Ready returns.
+	NotReady error
 }
 
 type entry struct {
@@ -130,8 +132,16 @@ func (f *Fake) write(key, value []byte, k node.Kind, fn func(*entry)) error {
 	fn(e)
 	f.stats.Puts++
 	ev := node.Event{Key: bytes.Clone(key), Kind: k, Deleted: e.Deleted}
-	if k == node.KindRegister && !e.Deleted {
-		ev.Value = bytes.Clone(e.Value)
+	switch k {
+	case node.KindRegister:
+		if !e.Deleted {
+			ev.Value = bytes.Clone(e.Value)
+		}
+	case node.KindCounter:
+		ev.Counter = e.Count
+	case node.KindSet:
+		ev.Members = slices.Clone(e.Members)
+		slices.SortFunc(ev.Members, bytes.Compare)
 	}
 	f.notify(ev)
 	return nil
@@ -285,6 +295,18 @@ func (f *Fake) Keys(ctx context.Context, prefix []byte) iter.Seq2[[]byte, error]
 	}
 }
 
+// MeshKeys is Keys collected: the fake is the whole mesh.
+func (f *Fake) MeshKeys(ctx context.Context, prefix []byte) ([][]byte, error) {
+	var out [][]byte
+	for k, err := range f.Keys(ctx, prefix) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
 // Watch follows the node's contract: the channel closes when ctx ends.
 func (f *Fake) Watch(ctx context.Context, prefix []byte) (<-chan node.Event, error) {
 	if f.Err != nil {
@@ -369,5 +391,36 @@ func (f *Fake) MergeStates(ctx context.Context, recs []node.StateRecord) error {
 	}
 	return nil
 }
+
+// Members reports the fake itself, alive and holding partition 0, then
+// MemberList.
+func (f *Fake) Members(ctx context.Context) ([]node.Member, error) {
+	if f.Err != nil {
+		return nil, f.Err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	self := node.Member{ID: f.PeerID, State: node.MemberAlive, Self: true, Addrs: f.AddrList, Partitions: []uint32{0}}
+	return append([]node.Member{self}, f.MemberList...), nil
+}
+
+// Connect records addr in Joined and returns ConnectErr.
+func (f *Fake) Connect(ctx context.Context, addr multiaddr.Multiaddr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Joined = append(f.Joined, addr)
+	return f.ConnectErr
+}
+
+// Ready returns Err, then NotReady.
+func (f *Fake) Ready(ctx context.Context) error {
+	if f.Err != nil {
+		return f.Err
+	}
+	return f.NotReady
+}
+
+// ValueLimit is MaxValueBytes.
+func (f *Fake) ValueLimit() int { return f.MaxValueBytes }
 
 var _ httpapi.Backend = (*Fake)(nil)
