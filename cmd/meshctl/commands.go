@@ -198,6 +198,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.cmd("restore FILE", "Verify the backup FILE, then merge it into the node", exactArgs(1), a.restore),
 		a.keygenCmd(),
 		a.tokenCmd(),
+		a.versionCmd(),
 	)
 	return root
 }

@@ -219,3 +219,20 @@ func TestWatchFrom(t *testing.T) {
 	go func() { run(ctx2, []string{"--api", h.api, "watch", "--from", ev.ID}, nil, &out2, &bytes.Buffer{}) }()
 	waitUntil(t, "the missed change", func() bool { return out2.String() == "put\tb\tlocal\t2\n" })
 }
+
+func TestVersionNamesClientAndServer(t *testing.T) {
+	h := newHarness(t, httpapi.Options{})
+	out := h.ok("version")
+	if !strings.HasPrefix(out, "meshctl ") || !strings.Contains(out, "\nmeshd ") {
+		t.Fatalf("version = %q, want the meshctl and meshd builds", out)
+	}
+	var v struct {
+		Meshctl struct {
+			Version string `json:"version"`
+		} `json:"meshctl"`
+		Server string `json:"server"`
+	}
+	if err := json.Unmarshal([]byte(h.ok("--json", "version")), &v); err != nil || v.Meshctl.Version == "" || v.Server == "" {
+		t.Fatalf("version --json: %+v, %v", v, err)
+	}
+}

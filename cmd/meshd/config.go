@@ -48,6 +48,7 @@ type settings struct {
 	LogFormat     string        `toml:"log-format"`
 	LogLevel      string        `toml:"log-level"`
 	SyncInterval  time.Duration `toml:"sync-interval"`
+	Grace         time.Duration `toml:"tombstone-grace"`
 	MaxValueBytes int           `toml:"max-value-bytes"`
 
 	tokenKey []byte // the mesh secret --join-token carries (applyJoinToken)
@@ -75,7 +76,7 @@ func defaultSettings() settings {
 	return settings{
 		Data: d.DataDir, Listen: defaultListen(), API: defaultAPI, Mesh: d.Mesh,
 		MDNS: d.MDNS, Partitions: d.Partitions, LogFormat: "text", LogLevel: "info",
-		SyncInterval: d.SyncInterval, MaxValueBytes: d.MaxValueBytes,
+		SyncInterval: d.SyncInterval, Grace: d.TombstoneGrace, MaxValueBytes: d.MaxValueBytes,
 	}
 }
 
@@ -154,6 +155,7 @@ func flagSet(s *settings, cli *cliFlags, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json (fields holding a duration name its unit: took_seconds)")
 	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&s.SyncInterval, "sync-interval", s.SyncInterval, "mean `time` between anti-entropy rounds")
+	fs.DurationVar(&s.Grace, "tombstone-grace", s.Grace, "`time` a delete is kept before it is collected, and the longest absence after which a node serves its old values only once a peer confirms them")
 	fs.IntVar(&s.MaxValueBytes, "max-value-bytes", s.MaxValueBytes, "largest value accepted, in `bytes`")
 	return fs
 }
@@ -232,11 +234,16 @@ func readConfigFile(path string, s *settings) error {
 
 // durationKeys are the config keys of durations, written as strings with
 // a unit ("300ms", "5s").
-var durationKeys = []string{"sync-interval"}
+var durationKeys = []string{"sync-interval", "tombstone-grace"}
 
 // minSyncInterval is the shortest anti-entropy interval meshd accepts: a
 // round is a session with a peer, and below this the rounds are overhead.
 const minSyncInterval = 100 * time.Millisecond
+
+// minTombstoneGrace is the shortest grace meshd accepts: a delete must
+// reach every node (gossip, then anti-entropy rounds) well within it, or a
+// node that missed it brings the key back once the others collected it.
+const minTombstoneGrace = time.Minute
 
 func (s *settings) validate() error {
 	switch {
@@ -254,6 +261,8 @@ func (s *settings) validate() error {
 		return usagef("--log-format must be text or json, got %q", s.LogFormat)
 	case s.SyncInterval < minSyncInterval:
 		return usagef("--sync-interval must be at least %v, got %v", minSyncInterval, s.SyncInterval)
+	case s.Grace < minTombstoneGrace:
+		return usagef("--tombstone-grace must be at least %v, got %v", minTombstoneGrace, s.Grace)
 	case s.MaxValueBytes <= 0:
 		return usagef("--max-value-bytes must be positive")
 	case s.Open && s.SwarmKey != "":
@@ -310,6 +319,7 @@ func (s *settings) nodeConfig(logger *slog.Logger) (node.Config, error) {
 	cfg.Pinned = s.Pin
 	cfg.MDNS = s.MDNS
 	cfg.SyncInterval = s.SyncInterval
+	cfg.TombstoneGrace = s.Grace
 	cfg.MaxValueBytes = s.MaxValueBytes
 	cfg.Logger = logger
 	var err error

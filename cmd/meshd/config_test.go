@@ -87,6 +87,8 @@ func TestBadConfig(t *testing.T) {
 		"file bad list": {file: "listen = [\"nope\"]\n", want: "--listen"},
 		"bare duration": {file: "sync-interval = 5\n", want: `sync-interval needs a unit`},
 		"tiny interval": {args: []string{"--sync-interval", "1ns"}, want: "--sync-interval must be at least 100ms"},
+		"tiny grace":    {args: []string{"--tombstone-grace", "5s"}, want: "--tombstone-grace must be at least 1m0s"},
+		"bare grace":    {file: "tombstone-grace = 604800\n", want: `tombstone-grace needs a unit`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args
