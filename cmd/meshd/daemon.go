@@ -168,11 +168,14 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 				return nil
 			},
 		}),
-		ReadHeaderTimeout: 10 * time.Second,
+		// No read or write timeout on the server: a watch streams for
+		// hours. The handler bounds each body (httpapi.Options.BodyTimeout).
+		ReadHeaderTimeout: apiHeaderTimeout,
+		IdleTimeout:       apiIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(limitAPIListener(ln)) }()
 
 	joins, _ := parseJoin(s.Join) // validated
 	joinCtx, stopJoins := context.WithCancel(context.Background())

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gossipmesh/gossipmesh/node/httpapi/apitypes"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,9 @@ type Options struct {
 	// MaxRestoreBytes bounds a /v1/restore body. Default 0: no limit beyond
 	// the temporary directory's free space.
 	MaxRestoreBytes int64
+	// BodyTimeout bounds the time to receive a request body (ten times it
+	// for /v1/restore). Default 0: DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// TempDir holds a restore upload while it is verified. Default os.TempDir().
 	TempDir string
 	// Registry, when non-nil, is served by /metrics beside the node's own
@@ -61,6 +65,16 @@ type Options struct {
 // that does not report its value limit.
 const DefaultMaxBodyBytes = 2 << 20
 
+// DefaultBodyTimeout is Options.BodyTimeout's default.
+const DefaultBodyTimeout = time.Minute
+
+func (o Options) bodyTimeout() time.Duration {
+	if o.BodyTimeout > 0 {
+		return o.BodyTimeout
+	}
+	return DefaultBodyTimeout
+}
+
 // BodyLimit is the request body limit that fits a value of maxValueBytes
 // in every route that carries one: raw in PUT /v1/kv, or base64 in a JSON
 // set member (4/3 of it), plus 64 KiB for framing.
@@ -89,6 +103,30 @@ func (s *server) bodyLimit() int64 {
 	return DefaultMaxBodyBytes
 }
 
+// limitBody bounds r's body: a declared length over the limit is refused
+// at once with 413 (the client need not send gigabytes to hear it), and
+// the body must arrive within BodyTimeout. It reports whether to go on.
+func (s *server) limitBody(w http.ResponseWriter, r *http.Request) bool {
+	limit, timeout := s.bodyLimit(), s.opts.bodyTimeout()
+	if r.URL.Path == "/v1/restore" {
+		limit, timeout = s.opts.MaxRestoreBytes, 10*timeout
+	}
+	if limit > 0 && r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestEntityTooLarge, apitypes.CodeTooLarge,
+			fmt.Sprintf("request body of %d bytes is over the %d-byte limit", r.ContentLength, limit))
+		return false
+	}
+	if limit > 0 {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
+	if r.ContentLength != 0 {
+		// A body trickling in holds a connection and a goroutine: bound it.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+	}
+	return true
+}
+
 // NewHandler returns the HTTP API (routes in the package doc) over b.
 func NewHandler(b Backend, opts Options) http.Handler {
 	if opts.Logger == nil {
@@ -114,10 +152,8 @@ func NewHandler(b Backend, opts Options) http.Handler {
 			jsonFallback(w, r, h)
 			return
 		}
-		if r.URL.Path != "/v1/restore" {
-			r.Body = http.MaxBytesReader(w, r.Body, s.bodyLimit())
-		} else if s.opts.MaxRestoreBytes > 0 {
-			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRestoreBytes)
+		if !s.limitBody(w, r) {
+			return
 		}
 		h.ServeHTTP(w, r)
 	})
