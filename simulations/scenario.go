@@ -225,7 +225,10 @@ func sorted(s []int) []int {
 // clients stop a quarter of the run before it leaves, so what it
 // acknowledged has reached the others by then (a write older than the
 // grace that only the returning node holds is dropped by design, and the
-// checker would count it lost).
+// checker would count it lost). The grace must exceed the time a delete
+// takes to reach every node: a short run in real time on a loaded machine
+// can break that, and then a key does come back (meshsim --duration 15s
+// gives a 3 s grace).
 func (p *Plan) deletes(n int, d time.Duration, rng *rand.Rand) {
 	at := func(frac float64) time.Duration { return time.Duration(frac * float64(d)) }
 	p.TombstoneGrace = at(0.2)
