@@ -99,12 +99,12 @@ func (n *Node) askKeys(ctx context.Context, id peer.ID, prefix []byte, parts []u
 
 // serveKeys answers kvKeys for the partitions this node holds with a
 // complete view; the answer must fit one frame.
-func (n *Node) serveKeys(ctx context.Context, rec kvRecord) (byte, []byte) {
+func (n *Node) serveKeys(ctx context.Context, from peer.ID, rec kvRecord) (byte, []byte) {
 	var parts []uint32
 	for b := rec.state; len(b) > 0; {
 		p, k := binary.Uvarint(b)
 		if k <= 0 || p >= uint64(n.cfg.Partitions) {
-			return kvInvalid, nil
+			return n.refuseKV(from, fmt.Errorf("%w: keys request names no partition of this mesh", ErrBadFrame))
 		}
 		if n.holds(uint32(p)) && !n.viewIncomplete(uint32(p)) {
 			parts = append(parts, uint32(p))

@@ -134,30 +134,47 @@ func (n *Node) handleKV(s network.Stream) {
 		return
 	}
 	defer f.close()
+	from := s.Conn().RemotePeer()
 	req, err := f.read()
 	if err != nil {
+		if isInvalidInput(err) {
+			n.refuseKV(from, err)
+		}
 		s.Reset()
 		return
 	}
-	status, body := n.serveKV(req)
+	status, body := n.serveKV(from, req)
 	_ = f.write(append([]byte{status}, body...))
 }
 
-func (n *Node) serveKV(req []byte) (byte, []byte) {
+// refuseKV counts an invalid kv request against its sender, as invalid
+// gossip and sync input are, and returns the answer to it.
+func (n *Node) refuseKV(from peer.ID, err error) (byte, []byte) {
+	n.stats.deltasInvalid.Add(1)
+	n.logInvalid(from, err)
+	n.noteInvalid(from)
+	return kvInvalid, nil
+}
+
+func (n *Node) serveKV(from peer.ID, req []byte) (byte, []byte) {
 	op, mesh, recs, err := decodeKVRequest(req)
-	if err != nil || mesh != n.meshID || len(recs) == 0 {
-		n.stats.deltasInvalid.Add(1)
-		return kvInvalid, nil
+	switch {
+	case err != nil:
+		return n.refuseKV(from, err)
+	case mesh != n.meshID:
+		return n.refuseKV(from, ErrMeshMismatch)
+	case len(recs) == 0:
+		return n.refuseKV(from, fmt.Errorf("%w: kv request without records", ErrBadFrame))
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, kvTimeout)
 	defer cancel()
 	switch op {
 	case kvKeys:
-		return n.serveKeys(ctx, recs[0])
+		return n.serveKeys(ctx, from, recs[0])
 	case kvGet:
 		key := recs[0].key
-		if n.checkKey(key) != nil {
-			return kvInvalid, nil
+		if err := n.checkKey(key); err != nil {
+			return n.refuseKV(from, err)
 		}
 		if !n.holds(partitionOf(key, n.cfg.Partitions)) || n.quarantined(key) {
 			return kvNotHolder, nil
@@ -184,8 +201,7 @@ func (n *Node) serveKV(req []byte) (byte, []byte) {
 			}
 			s, err := n.checkRecord(r.key, r.state)
 			if err != nil {
-				n.stats.deltasInvalid.Add(1)
-				return kvInvalid, nil
+				return n.refuseKV(from, err)
 			}
 			states[i] = s
 		}
@@ -203,7 +219,7 @@ func (n *Node) serveKV(req []byte) (byte, []byte) {
 		}
 		return kvOK, nil
 	}
-	return kvInvalid, nil
+	return n.refuseKV(from, fmt.Errorf("%w: unknown kv operation %d", ErrBadFrame, op))
 }
 
 // mergeKinds merges b into a (either may be nil) by the same rule as

@@ -133,6 +133,7 @@ func (n *Node) startMembership() error {
 		if err != nil {
 			n.stats.deltasInvalid.Add(1)
 			n.logInvalid(from, err)
+			n.noteInvalid(from) // from forwarded it: honest peers validate before they do
 			return pubsub.ValidationReject
 		}
 		msg.ValidatorData = hb

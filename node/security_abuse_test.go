@@ -301,3 +301,108 @@ func TestConnectDisconnectCycles(t *testing.T) {
 		}
 	}
 }
+
+// A member that sends invalid handoffs on the kv protocol (a register
+// stamped an hour ahead, junk) is refused, counted like invalid gossip,
+// and blocked; honest nodes keep converging and nothing of it is stored.
+func TestInvalidHandoffBlocksTheSender(t *testing.T) {
+	ctx := context.Background()
+	nodes := startNodes(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	link(t, a, b)
+	acked := writeKeys(t, a, "honest", 10)
+	evil := attackerHost(t)
+	if err := dial(evil, a); err != nil {
+		t.Fatal(err)
+	}
+	far := &crdt.LWW{}
+	far.Set([]byte("from the future"), crdt.Timestamp{Wall: time.Now().Add(time.Hour).UnixNano(), Node: 1})
+	key := []byte("evil")
+	requests := [][]byte{
+		appendKVRequest(nil, a.meshID, kvHandoff, []kvRecord{{key: key, state: crdt.Encode(far)}}),
+		appendKVRequest(nil, a.meshID, kvHandoff, []kvRecord{{key: key, state: []byte{0xff, 1, 2}}}),
+		appendKVRequest(nil, a.meshID, 99, []kvRecord{{key: key}}),
+		{kvGet, 1, 2},
+	}
+	sendKV := func(req []byte) (byte, error) {
+		s, err := evil.NewStream(ctx, a.ID(), kvProtocol)
+		if err != nil {
+			return 0, err
+		}
+		defer s.Close()
+		f, err := newFramer(s, 1<<20, 0)
+		if err != nil {
+			return 0, err
+		}
+		defer f.close()
+		if err := f.write(req); err != nil {
+			return 0, err
+		}
+		resp, err := f.read()
+		if err != nil || len(resp) == 0 {
+			return 0, fmt.Errorf("no answer: %v", err)
+		}
+		return resp[0], nil
+	}
+	for i, req := range requests {
+		if status, err := sendKV(req); err != nil || status != kvInvalid {
+			t.Fatalf("request %d: status %d, %v; want kvInvalid", i, status, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "attacker blocked", func() error {
+		sendKV(requests[0])
+		if a.SecurityStats().PeersBlocked == 0 {
+			return errors.New("not blocked")
+		}
+		return nil
+	})
+	waitFor(t, 5*time.Second, "attacker disconnected", notConnected(a, evil.ID()))
+	for k, v := range writeKeys(t, b, "after", 10) {
+		acked[k] = v
+	}
+	waitFor(t, 10*time.Second, "honest nodes converge", converged(t, nodes))
+	for _, n := range nodes {
+		if err := hasAll(ctx, n, acked); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Get(ctx, key); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("attacker's key stored: %v", err)
+		}
+	}
+}
+
+// Malformed heartbeats count against their sender like invalid deltas.
+func TestInvalidHeartbeatsBlockTheSender(t *testing.T) {
+	ctx := context.Background()
+	a := startNode(t, testConfig())
+	evil := attackerHost(t)
+	ps, err := pubsub.NewGossipSub(ctx, evil, pubsub.WithFloodPublish(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(a.membersTopic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	if err := dial(evil, a); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	waitFor(t, 10*time.Second, "attacker blocked", func() error {
+		i++
+		topic.Publish(ctx, fmt.Appendf(nil, "not a heartbeat %d", i))
+		if a.SecurityStats().PeersBlocked == 0 {
+			return fmt.Errorf("not blocked (%d invalid inputs counted)", a.Stats().DeltasInvalid)
+		}
+		return nil
+	})
+	waitFor(t, 5*time.Second, "attacker disconnected", notConnected(a, evil.ID()))
+	if err := a.Put(ctx, []byte("still"), []byte("serving")); err != nil {
+		t.Fatal(err)
+	}
+}
