@@ -30,9 +30,9 @@ import (
 // While stale, a partition's tombstones are not collected.
 //
 // If every live member storing the partition completed a session with the
-// node and none of them was fresh, the whole mesh was away: nobody
-// collected anything the node could lack, and the quarantined states are
-// released as they are.
+// node and none of them was fresh, and the node has run long enough to have
+// heard them all, the whole mesh was away: nobody collected anything the
+// node could lack, and the quarantined states are released as they are.
 const sessionPrefix = "/meta/session"
 
 // quarantine is the per-partition session record and the stale partitions'
@@ -182,7 +182,7 @@ func (tx *txn) noteSession(id peer.ID, theirs hello, now int64) error {
 			switch {
 			case theirs.freshFor(p):
 				tx.endStale(p, true)
-			case n.quar.sawUnfresh(p, id, n.members.storing(p)):
+			case n.quar.sawUnfresh(p, id, n.members.storing(p)) && n.viewSettled():
 				tx.endStale(p, false)
 			default:
 				continue
@@ -191,6 +191,13 @@ func (tx *txn) noteSession(id peer.ID, theirs hello, now int64) error {
 		tx.touchSession(p, now)
 	}
 	return nil
+}
+
+// viewSettled reports whether the node has run long enough (DeadAfter) to
+// have heard every live member: before that, "every member storing p was
+// not fresh" may only mean the fresh ones have not been heard yet.
+func (n *Node) viewSettled() bool {
+	return n.cfg.Now().Sub(n.started) >= n.cfg.DeadAfter
 }
 
 // touchSession records that p was reconciled at now.
