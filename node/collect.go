@@ -74,8 +74,10 @@ func (n *Node) collectLoop() {
 }
 
 // CollectTombstones deletes every register tombstone older than
-// Config.TombstoneGrace now, in partitions this node has reconciled within
-// the grace, and returns how many it deleted. The node runs it by itself
+// Config.TombstoneGrace now, except in partitions waiting to be reconciled
+// after a long absence (see quarantine.go), and returns how many it
+// deleted. It first quarantines partitions whose last reconciliation has
+// lapsed. The node runs it by itself
 // every eighth of the grace (at least every minute); call it to collect
 // at once, for example before compacting the store.
 func (n *Node) CollectTombstones(ctx context.Context) (int, error) {
@@ -150,11 +152,11 @@ func (tx *txn) collectDue(due []dueTomb, now int64) (int, error) {
 	return collected, nil
 }
 
-// dropCollected stages the deletion of a collected tombstone.
+// dropCollected stages the deletion of a collected tombstone (or of a
+// quarantined state no fresh holder has). Nothing is acknowledged by it,
+// so it asks for no sync of its own.
 func (tx *txn) dropCollected(key []byte) {
-	tx.remote = true // nothing to acknowledge: no sync needed
-	tx.dropHandedOver(key)
-	tx.remote = false
+	tx.stageDrop(key)
 }
 
 // Tombstones counts the register tombstones this node stores, awaiting

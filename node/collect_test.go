@@ -198,3 +198,100 @@ func TestGossipOlderThanTheGraceIsNotMerged(t *testing.T) {
 		t.Fatalf("fresh delta: %q, %v", v, err)
 	}
 }
+
+// A mesh of one stopped for longer than the grace serves its old values
+// again once it has run DeadAfter without hearing another member.
+func TestMeshOfOneServesItsOldValuesAfterALongStop(t *testing.T) {
+	ctx := context.Background()
+	clk := &testClock{}
+	again := restartable(t, func(c *Config) {
+		c.Now, c.TombstoneGrace, c.HeartbeatInterval = clk.Now, time.Hour, 50*time.Millisecond
+	})
+	n := startNode(t, again())
+	if err := n.Put(ctx, []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(2 * time.Hour)
+	n = startNode(t, again())
+	waitFor(t, 10*time.Second, "the old value served again", func() error {
+		if _, err := n.CollectTombstones(ctx); err != nil {
+			return err
+		}
+		_, err := n.Get(ctx, []byte("k"))
+		return err
+	})
+}
+
+// A write to a quarantined key that lands in the batch that ends the
+// partition's quarantine is kept, not dropped with the old states.
+func TestWriteInTheBatchThatEndsAQuarantineIsKept(t *testing.T) {
+	ctx := context.Background()
+	clk := &testClock{}
+	again := restartable(t, func(c *Config) { c.Now, c.TombstoneGrace = clk.Now, time.Hour })
+	n := startNode(t, again())
+	k := []byte("k")
+	if err := n.Put(ctx, k, []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(2 * time.Hour)
+	n = startNode(t, again())
+	if !n.quarantined(k) {
+		t.Fatal("an old value of a store with no session record is not quarantined")
+	}
+	put := localOp{key: k, kind: crdt.KindLWW, apply: func(s crdt.State, ts crdt.Timestamp) crdt.State {
+		return s.(*crdt.LWW).Set([]byte("v2"), ts)
+	}}
+	err := n.do(ctx, func(tx *txn) error {
+		cur, err := tx.get(k) // what a Put stages...
+		if err != nil {
+			return err
+		}
+		next, delta, stamp, err := n.applyOp(put, cur)
+		if err != nil {
+			return err
+		}
+		tx.stage(k, next, delta, stamp)
+		tx.endStale(partitionOf(k, n.cfg.Partitions), true) // ...and a session with a fresh holder, one batch
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := n.Get(ctx, k); err != nil || string(v) != "v2" {
+		t.Fatalf("acknowledged write: %q, %v", v, err)
+	}
+}
+
+// A hint older than the grace handed off for a key the holder lacks is
+// not stored: the key may have been deleted and collected since.
+func TestHandoffOlderThanTheGraceIsNotMergedIntoAnAbsentKey(t *testing.T) {
+	ctx := context.Background()
+	clk := &testClock{}
+	n := startNode(t, func() Config { c := testConfig(); c.Now, c.TombstoneGrace = clk.Now, time.Hour; return c }())
+	var old crdt.LWW
+	old.Set([]byte("hinted long ago"), crdt.Timestamp{Wall: clk.Now().Add(-2 * time.Hour).UnixNano(), Node: crdt.NodeIDFromBytes([]byte("peer"))})
+	if err := n.Put(ctx, []byte("present"), []byte("older value")); err != nil {
+		t.Fatal(err)
+	}
+	err := n.do(ctx, func(tx *txn) error {
+		if err := tx.mergeHandedOff([]byte("collected"), &old); err != nil {
+			return err
+		}
+		return tx.mergeHandedOff([]byte("present"), &old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Get(ctx, []byte("collected")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old hint stored for an absent key: %v", err)
+	}
+	if v, err := n.Get(ctx, []byte("present")); err != nil || string(v) != "older value" {
+		t.Fatalf("present key: %q, %v", v, err)
+	}
+}

@@ -49,6 +49,14 @@ func (m *members) init() {
 	m.gone = make(map[peer.ID]gone)
 }
 
+// knowsOthers reports whether this node has ever known another member of
+// its mesh: a live one, one that left or died, or a peer to redial.
+func (m *members) knowsOthers() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.live) > 0 || len(m.known) > 0 || len(m.gone) > 0
+}
+
 func (m *members) remember(info peer.AddrInfo) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

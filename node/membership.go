@@ -406,7 +406,7 @@ func (n *Node) dropHandedOver() {
 		// between the check and the deletion.
 		err := scanStates(tx.ctx, n.store, func(key, _ []byte) error {
 			if p := partitionOf(key, n.cfg.Partitions); slices.Contains(drop, p) {
-				tx.dropHandedOver(key)
+				tx.stageDrop(key)
 			}
 			return nil
 		})

@@ -119,7 +119,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			n.shutdown()
 		}
 	}()
-	if n.quar.last, err = loadSessions(ctx, n.store, cfg.Partitions); err != nil {
+	if err := n.loadSessions(ctx); err != nil {
 		return nil, err
 	}
 	if err := indexTombstones(ctx, n.store); err != nil {
@@ -325,6 +325,9 @@ func (n *Node) runBatch(batch []*request) {
 		return
 	}
 	n.updateTrees(tx)
+	for _, fn := range tx.after {
+		fn()
+	}
 	n.syncq <- syncWait{tx: tx, deltas: n.encodeDeltas(tx), reqs: batch, errs: errs}
 }
 

@@ -138,6 +138,19 @@ func scanStates(ctx context.Context, store ds.Read, fn func(key, state []byte) e
 	return scanPrefix(ctx, store, statePrefix, fn)
 }
 
+// hasStates reports whether the store holds any key state.
+func hasStates(ctx context.Context, store ds.Read) (bool, error) {
+	res, err := store.Query(ctx, dsq.Query{Prefix: statePrefix, KeysOnly: true, Limit: 1})
+	if err != nil {
+		return false, storeErr(err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		return r.Error == nil, storeErr(r.Error)
+	}
+	return false, nil
+}
+
 // scanRaw calls fn for every (datastore key, value) under prefix.
 func scanRaw(ctx context.Context, store ds.Read, prefix string, fn func(k string, v []byte) error) error {
 	res, err := store.Query(ctx, dsq.Query{Prefix: prefix})

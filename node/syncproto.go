@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -20,7 +21,7 @@ import (
 const syncProtocol = protocol.ID("/gossipmesh/sync/1.0.0")
 
 // helloVersion 2 adds the replication factor, 3 the stores and fresh
-// partition bitmaps.
+// partition bitmaps; a version 2 hello is still read.
 const helloVersion = 3
 
 // maxConcurrentSyncs bounds outgoing anti-entropy sessions.
@@ -67,9 +68,10 @@ func appendHello(dst []byte, h hello) []byte {
 func decodeHello(b []byte) (hello, error) {
 	var h hello
 	bad := func(what string) (hello, error) { return hello{}, fmt.Errorf("%w: hello: %s", ErrBadFrame, what) }
-	if len(b) < 9 || b[0] != helloVersion {
+	if len(b) < 9 || (b[0] != helloVersion && b[0] != 2) {
 		return bad("version")
 	}
+	version := b[0]
 	copy(h.mesh[:], b[1:9])
 	b = b[9:]
 	p, k := binary.Uvarint(b)
@@ -91,6 +93,9 @@ func decodeHello(b []byte) (hello, error) {
 	count, k := binary.Uvarint(b)
 	var zero merkle.Hash
 	bm := uint64(bitmapLen(h.partitions))
+	if version == 2 {
+		bm = 0
+	}
 	if k <= 0 || count > 1<<16 || count*uint64(len(zero))+2*bm != uint64(len(b)-k) {
 		return bad("roots")
 	}
@@ -101,6 +106,13 @@ func decodeHello(b []byte) (hello, error) {
 	}
 	b = b[count*uint64(len(zero)):]
 	h.stores, h.fresh = b[:bm:bm], b[bm:]
+	if version == 2 {
+		// A node from before the bitmaps: it stores what it stores (it
+		// collects nothing, so reconciling with it counts), and vouches
+		// for nothing.
+		h.stores = bytes.Repeat([]byte{0xff}, bitmapLen(h.partitions))
+		h.fresh = make([]byte, len(h.stores))
+	}
 	return h, nil
 }
 

@@ -23,7 +23,12 @@ type txn struct {
 	unindex []ds.Key          // tombstone index entries to delete
 	tombs   map[string]int64  // stored tombstones read by this batch, by key: their walls
 	meta    map[string][]byte // node records to write (session times)
+	after   []func()          // run on the event loop once the batch is written
 }
+
+// afterCommit runs fn once the batch is written, so that no reader sees
+// in memory what the store does not hold yet.
+func (tx *txn) afterCommit(fn func()) { tx.after = append(tx.after, fn) }
 
 // change is the new state of one key within a batch.
 type change struct {
@@ -174,9 +179,9 @@ func (tx *txn) recordOwn(key []byte, next crdt.State) {
 	tx.order = append(tx.order, c)
 }
 
-// dropHandedOver stages the deletion of key's state: its partition moved to
-// other holders that have it all.
-func (tx *txn) dropHandedOver(key []byte) {
+// stageDrop stages the deletion of key's state, quietly: its partition
+// moved to other holders that have it all, or its tombstone is collected.
+func (tx *txn) stageDrop(key []byte) {
 	c := &change{key: bytes.Clone(key), part: partitionOf(key, tx.n.cfg.Partitions), drop: true, quiet: true}
 	tx.staged[string(key)] = c
 	tx.order = append(tx.order, c)
@@ -221,7 +226,7 @@ func (tx *txn) mergeRemote(key []byte, remote crdt.State) (bool, error) {
 		if cur == nil {
 			return false, nil
 		}
-		tx.dropHandedOver(key)
+		tx.stageDrop(key)
 		tx.n.stats.tombstonesCollected.Add(1)
 		_, wasTomb := retention.TombstoneWall(cur)
 		tx.staged[string(key)].quiet = wasTomb // a value gone is a delete watchers see
@@ -237,6 +242,14 @@ func (tx *txn) mergeRemote(key []byte, remote crdt.State) (bool, error) {
 // gossip or anti-entropy, the other holders have not seen it, so the merged
 // state is gossiped to them.
 func (tx *txn) mergeHandedOff(key []byte, s crdt.State) error {
+	if tx.n.retain.Old(s, tx.n.cfg.Now().UnixNano()) {
+		// A register write older than the grace, for a key this holder
+		// lacks, may have been deleted and collected since: as with
+		// gossip, only anti-entropy from a holder may bring it back.
+		if cur, err := tx.get(key); err != nil || cur == nil {
+			return err
+		}
+	}
 	changed, err := tx.mergeRemote(key, s)
 	if err != nil || !changed {
 		return err
