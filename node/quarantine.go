@@ -158,6 +158,20 @@ func (q *quarantine) release(p uint32, key []byte) {
 	}
 }
 
+// staleParts returns the stale partitions.
+func (q *quarantine) staleParts() []uint32 {
+	if q.nstale.Load() == 0 {
+		return nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]uint32, 0, len(q.parts))
+	for p := range q.parts {
+		out = append(out, p)
+	}
+	return out
+}
+
 // keysOf returns the keys of p still quarantined.
 func (q *quarantine) keysOf(p uint32) []string {
 	q.mu.Lock()
@@ -324,6 +338,14 @@ func (tx *txn) touchAlone(now int64) (lapsed []uint32) {
 			tx.touchSession(p, now, false)
 		case !stale && n.retain.Stale(n.quar.lastSession(p), now):
 			lapsed = append(lapsed, p)
+		}
+	}
+	// A stale partition placement moved away while all its keys were
+	// quarantined has an empty tree, so no handover drops it: its old
+	// states, on disk and out of the tree, go here.
+	for _, p := range n.quar.staleParts() {
+		if !n.stores(p) {
+			tx.endStale(p, true)
 		}
 	}
 	return lapsed
