@@ -52,74 +52,121 @@ func runTombstones(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx := context.Background()
+	b, err := newTombBench(*valueBytes)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	res, err := b.run(context.Background(), *keys, *rounds)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("live %d B, before collection %d B (%d tombstones), after %d B (%d tombstones), collected in %.1f ms\n",
+		res.StoreBytesLive, res.StoreBytesBefore, res.TombstonesBefore, res.StoreBytesAfter, res.TombstonesAfter, res.CollectMS)
+	return printJSON(res)
+}
+
+// tombBench is one node on its own pebble store, on a clock the benchmark
+// moves past the grace.
+type tombBench struct {
+	dir        string
+	store      *pebbleds.Datastore
+	n          *node.Node
+	clk        *benchClock
+	valueBytes int
+}
+
+const tombGrace = time.Hour
+
+func newTombBench(valueBytes int) (*tombBench, error) {
 	dir, err := os.MkdirTemp("", "meshbench-tombstones-")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	store, err := pebbleds.NewDatastore(dir, pebbleds.WithPebbleWriteOptions(pebble.NoSync))
-	if err != nil {
-		return err
+	b := &tombBench{dir: dir, clk: &benchClock{}, valueBytes: valueBytes}
+	if b.store, err = pebbleds.NewDatastore(dir, pebbleds.WithPebbleWriteOptions(pebble.NoSync)); err != nil {
+		b.close()
+		return nil, err
 	}
-	defer store.Close()
-	clk := &benchClock{}
-	const grace = time.Hour
 	cfg := benchConfig(dir)
-	cfg.Datastore, cfg.Now, cfg.TombstoneGrace = store, clk.now, grace
-	n, err := node.New(ctx, cfg)
-	if err != nil {
-		return err
+	cfg.Datastore, cfg.Now, cfg.TombstoneGrace = b.store, b.clk.now, tombGrace
+	if b.n, err = node.New(context.Background(), cfg); err != nil {
+		b.close()
+		return nil, err
 	}
-	defer n.Close()
-	key := func(i int) []byte { return fmt.Appendf(nil, "key/%012d", i) }
-	// Random values, one per key, so compression cannot hide them.
-	put := func(i int) error {
-		value := make([]byte, *valueBytes)
+	return b, nil
+}
+
+func (b *tombBench) close() {
+	if b.n != nil {
+		b.n.Close()
+	}
+	if b.store != nil {
+		b.store.Close()
+	}
+	os.RemoveAll(b.dir)
+}
+
+func tombKey(i int) []byte { return fmt.Appendf(nil, "key/%012d", i) }
+
+// put writes key i with a random value of its own, so compression cannot
+// hide the values.
+func (b *tombBench) put(ctx context.Context) func(int) error {
+	return func(i int) error {
+		value := make([]byte, b.valueBytes)
 		rng := rand.New(rand.NewPCG(uint64(i), 2))
 		for j := range value {
 			value[j] = byte(rng.Uint32())
 		}
-		return n.Put(ctx, key(i), value)
+		return b.n.Put(ctx, tombKey(i), value)
 	}
-	del := func(i int) error { return n.Delete(ctx, key(i)) }
-	measure(64, *keys, put)
-	res := tombstonesResult{Keys: *keys, Rounds: *rounds, Baseline: "the store holding the keys once"}
-	if res.StoreBytesLive, res.DiskBytesLive, err = storeBytes(ctx, store); err != nil {
-		return err
+}
+
+func (b *tombBench) run(ctx context.Context, keys, rounds int) (tombstonesResult, error) {
+	res := tombstonesResult{Keys: keys, Rounds: rounds, Baseline: "the store holding the keys once"}
+	put, del := b.put(ctx), func(i int) error { return b.n.Delete(ctx, tombKey(i)) }
+	measure(64, keys, put)
+	var err error
+	if res.StoreBytesLive, res.DiskBytesLive, err = storeBytes(ctx, b.store); err != nil {
+		return res, err
 	}
 	start := time.Now()
-	for r := range *rounds {
-		measure(64, *keys, del)
-		measure(64, *keys, put)
+	for r := range rounds {
+		measure(64, keys, del)
+		measure(64, keys, put)
 		if r%10 == 9 {
-			fmt.Printf("round %d of %d, %v\n", r+1, *rounds, time.Since(start).Round(time.Millisecond))
+			fmt.Printf("round %d of %d, %v\n", r+1, rounds, time.Since(start).Round(time.Millisecond))
 		}
 	}
-	measure(64, *keys, del)
-	if res.TombstonesBefore, err = n.Tombstones(ctx); err != nil {
-		return err
+	measure(64, keys, del)
+	if res.TombstonesBefore, err = b.n.Tombstones(ctx); err != nil {
+		return res, err
 	}
-	if res.StoreBytesBefore, res.DiskBytesBefore, err = storeBytes(ctx, store); err != nil {
-		return err
+	if res.StoreBytesBefore, res.DiskBytesBefore, err = storeBytes(ctx, b.store); err != nil {
+		return res, err
 	}
-	clk.offset.Add(int64(2 * grace))
-	collectStart := time.Now()
-	if _, err := n.CollectTombstones(ctx); err != nil {
-		return err
+	if err := b.collect(ctx, &res); err != nil {
+		return res, err
 	}
-	res.CollectMS = round(float64(time.Since(collectStart).Microseconds()) / 1000)
-	if res.TombstonesAfter, err = n.Tombstones(ctx); err != nil {
-		return err
-	}
-	if res.StoreBytesAfter, res.DiskBytesAfter, err = storeBytes(ctx, store); err != nil {
-		return err
-	}
-	res.TombstonesCounted = n.Stats().TombstonesCollected
 	res.Ratio = round(float64(res.StoreBytesAfter) / float64(res.StoreBytesLive))
-	fmt.Printf("live %d B, before collection %d B (%d tombstones), after %d B (%d tombstones), collected in %.1f ms\n",
-		res.StoreBytesLive, res.StoreBytesBefore, res.TombstonesBefore, res.StoreBytesAfter, res.TombstonesAfter, res.CollectMS)
-	return printJSON(res)
+	return res, nil
+}
+
+// collect moves the clock past the grace, collects and measures.
+func (b *tombBench) collect(ctx context.Context, res *tombstonesResult) error {
+	b.clk.offset.Add(int64(2 * tombGrace))
+	start := time.Now()
+	if _, err := b.n.CollectTombstones(ctx); err != nil {
+		return err
+	}
+	res.CollectMS = round(float64(time.Since(start).Microseconds()) / 1000)
+	var err error
+	if res.TombstonesAfter, err = b.n.Tombstones(ctx); err != nil {
+		return err
+	}
+	res.TombstonesCounted = b.n.Stats().TombstonesCollected
+	res.StoreBytesAfter, res.DiskBytesAfter, err = storeBytes(ctx, b.store)
+	return err
 }
 
 // storeBytes flushes and compacts the whole store, then returns the bytes
