@@ -199,6 +199,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.keygenCmd(),
 		a.tokenCmd(),
 		a.versionCmd(),
+		a.healthCmd(),
 	)
 	return root
 }

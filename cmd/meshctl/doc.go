@@ -12,7 +12,7 @@
 // keys [--prefix P] [--local], incr KEY [N], counter KEY, sadd KEY MEMBER,
 // srem KEY MEMBER, smembers KEY, watch [PREFIX] [--once], id, peers,
 // members, join ADDR, leave, wait --ready [--timeout D], status,
-// backup FILE, restore FILE, keygen [swarm|store], token, version, completion SHELL.
+// backup FILE, restore FILE, keygen [swarm|store], token, version, health, completion SHELL.
 //
 // Plain output is the bare value, fit for shell scripts: get prints the value
 // (its exact bytes; a newline is added only on a terminal), counter and incr

@@ -236,3 +236,10 @@ func TestVersionNamesClientAndServer(t *testing.T) {
 		t.Fatalf("version --json: %+v, %v", v, err)
 	}
 }
+
+func TestHealth(t *testing.T) {
+	h := newHarness(t, httpapi.Options{})
+	if out := h.ok("health"); out != "ok\n" {
+		t.Fatalf("health = %q", out)
+	}
+}
