@@ -61,21 +61,24 @@ func TestFullDiskIsAStateNotACrash(t *testing.T) {
 		_, _ = rand.Read(b)
 		return b
 	}
-	var refused error
-	for i := 0; i < 4000 && refused == nil; i++ {
-		k, v := fmt.Sprintf("k%05d", i), val()
-		switch err := n.Put(ctx, []byte(k), v); {
-		case err == nil:
-			acked[k] = v
-		case errors.Is(err, ErrStoreFull):
-			refused = err
-		default:
-			t.Fatalf("put %s after %d acknowledged: %v, want nil or ErrStoreFull", k, len(acked), err)
+	// fill writes until the floor refuses a write, which must come.
+	fill := func(n *Node, prefix string) error {
+		t.Helper()
+		for i := range 4000 {
+			k, v := fmt.Sprintf("%s%05d", prefix, i), val()
+			switch err := n.Put(ctx, []byte(k), v); {
+			case err == nil:
+				acked[k] = v
+			case errors.Is(err, ErrStoreFull):
+				return err
+			default:
+				t.Fatalf("put %s after %d acknowledged: %v, want nil or ErrStoreFull", k, len(acked), err)
+			}
 		}
-	}
-	if refused == nil {
 		t.Fatalf("%d writes of 16 KiB on a 64 MiB filesystem and none refused", len(acked))
+		return nil
 	}
+	refused := fill(n, "k")
 	t.Logf("%d writes acknowledged before the floor: %v", len(acked), refused)
 	st, err := n.Status(ctx)
 	if err != nil || !st.StoreFull {
@@ -110,6 +113,18 @@ func TestFullDiskIsAStateNotACrash(t *testing.T) {
 	if _, err := n.Get(ctx, []byte("p0")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("full node stored a remote state: %v", err)
 	}
+
+	// Restarted on the (nearly) full disk, the node starts, serves what it
+	// holds and refuses writes at the floor.
+	if err := n.Close(); err != nil {
+		t.Fatalf("close while full: %v", err)
+	}
+	if n, err = New(ctx, cfg); err != nil {
+		t.Fatalf("restart while full: %v", err)
+	}
+	checkAcked(n)
+	fill(n, "r") // closing may have freed a little: fill that too
+	checkAcked(n)
 
 	// Deleting the ballast makes room: the node writes again by itself.
 	if err := os.Remove(ballast); err != nil {
