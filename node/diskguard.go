@@ -46,6 +46,7 @@ type diskGuard struct {
 	checked time.Time // when free was last called (monotonic)
 	avail   uint64    // its answer
 	written uint64    // bytes committed since, times writeAmp: the space they may take
+	failing bool      // the last measure failed (logged once a streak)
 
 	isFull  atomic.Bool
 	freeNow atomic.Uint64 // the last estimate of free bytes
@@ -100,9 +101,13 @@ func (g *diskGuard) refresh() {
 	if err != nil {
 		// An unknown measure keeps the last state: a failing statfs
 		// must not flap the node between full and not.
-		g.log.Warn("free space check failed", "err", err)
+		if !g.failing {
+			g.log.Warn("free space check failed; the store's full state stays as it was", "err", err)
+		}
+		g.failing = true
 		return
 	}
+	g.failing = false
 	g.avail, g.written = avail, 0
 	g.freeNow.Store(avail)
 	full := avail < g.floor

@@ -55,8 +55,9 @@ type Status struct {
 	// Config.MinFreeBytes, so local writes fail with ErrStoreFull and
 	// remote states are not stored until space returns.
 	StoreFull bool
-	// FreeBytes is the store's free disk space as last measured (0 for a
-	// store the node does not guard: memory, a given Datastore).
+	// FreeBytes is the store's free disk space as last measured, less
+	// an estimate of what was written since (0 when the node does not
+	// guard its store: memory, a given Datastore, MinFreeBytes 0).
 	FreeBytes uint64
 }
 
