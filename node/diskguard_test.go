@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -159,4 +161,21 @@ func TestFullNodeRefusesRemoteStatesQuietlyAndCatchesUpLater(t *testing.T) {
 		}
 		return hasAll(ctx, full, want)
 	})
+}
+
+func TestPebbleFatalIsLoggedAndPanics(t *testing.T) {
+	var logs syncBuffer
+	l := pebbleLogger{log: slog.New(slog.NewTextHandler(&logs, nil)), dir: t.TempDir()}
+	defer func() {
+		r := recover()
+		err, ok := r.(error)
+		if !ok || !errors.Is(err, ErrStore) {
+			t.Fatalf("Fatalf recovered %v, want an ErrStore panic", r)
+		}
+		if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "no space left on device") {
+			t.Fatalf("fatal not logged at error level with its cause: %q", logs.String())
+		}
+	}()
+	l.Fatalf("pebble: fatal commit error: %v", "write 000007.log: no space left on device")
+	t.Fatalf("Fatalf returned")
 }
