@@ -261,6 +261,9 @@ func (n *Node) MergeStates(ctx context.Context, recs []StateRecord) error {
 		decoded[i] = s
 	}
 	return n.do(ctx, func(tx *txn) error {
+		if n.disk.full() {
+			return n.disk.errFull() // not skipped: the caller must know
+		}
 		tx.durable = true // a restore is acknowledged to its caller
 		for i, r := range recs {
 			if _, err := tx.mergeRemote(r.Key, decoded[i]); err != nil {

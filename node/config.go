@@ -151,10 +151,32 @@ type Config struct {
 	// characters). Default "" (values stored in the clear).
 	EncryptionKeyFile string
 
+	// MinFreeBytes is the free-space floor of the store's disk: below it
+	// the node is full (Status.StoreFull): local writes fail with
+	// ErrStoreFull and remote states are not stored, while reads, gossip
+	// and anti-entropy of what it holds go on, until space returns. It
+	// keeps pebble from ever running out of space mid-write. Free space is
+	// measured (statfs, Linux and macOS) at most a second apart and at
+	// once when the bytes written since may have crossed the floor. The
+	// floor must leave pebble room to flush its memtables and compact
+	// (a few times its 4 MiB memtable): below that a flush fails and
+	// pebble stalls writes until space returns. 0 turns the floor off.
+	// No effect on Memory or Datastore stores. Default 64 MiB.
+	MinFreeBytes int64
+	// BallastBytes is the size of DataDir/ballast, a file made at start
+	// when absent and the disk has room for it above MinFreeBytes:
+	// deleting it gives a full node room to write again. 0 makes none.
+	// Default 16 MiB.
+	BallastBytes int64
+
 	// Now is the physical clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
+
+	// freeSpace, set by tests, replaces the statfs measure of the store's
+	// free bytes, and turns the disk guard on for any store.
+	freeSpace func() (uint64, error)
 }
 
 // DefaultConfig returns the configuration documented on each Config field.
@@ -178,6 +200,8 @@ func DefaultConfig() Config {
 		SyncTimeout:       time.Minute,
 		HolderTimeout:     time.Second,
 		CompressAbove:     1024,
+		MinFreeBytes:      64 << 20,
+		BallastBytes:      16 << 20,
 		Now:               time.Now,
 
 		MaxInvalidInputs:       10,
@@ -224,6 +248,10 @@ func (c *Config) validate() error {
 		return bad("set SwarmKey or SwarmKeyFile, not both")
 	case c.BlockDuration < 0:
 		return bad("BlockDuration must not be negative")
+	case c.MinFreeBytes < 0:
+		return bad("MinFreeBytes must not be negative, got %d", c.MinFreeBytes)
+	case c.BallastBytes < 0:
+		return bad("BallastBytes must not be negative, got %d", c.BallastBytes)
 	}
 	for _, p := range c.Pinned {
 		if int(p) >= c.Partitions {

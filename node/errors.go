@@ -21,6 +21,11 @@ var (
 	// ErrStore: the local datastore failed (disk full, I/O error); the write
 	// was not acknowledged and nothing of it is visible.
 	ErrStore = errors.New("node: store failure")
+	// ErrStoreFull: free space on the store's disk is below
+	// Config.MinFreeBytes (or the disk is full); the write was refused and
+	// nothing of it is written. The node recovers by itself once space
+	// returns (for example once the ballast file in DataDir is deleted).
+	ErrStoreFull = errors.New("node: store full")
 	// ErrInvalidConfig: Config.validate refused a field.
 	ErrInvalidConfig = errors.New("node: invalid config")
 	// ErrMeshMismatch: a peer belongs to another mesh or has another

@@ -69,6 +69,9 @@ func (n *Node) mutate(ctx context.Context, op localOp) (err error) {
 		}
 	}
 	return n.do(ctx, func(tx *txn) error {
+		if n.disk.full() {
+			return n.disk.errFull()
+		}
 		if others != nil {
 			if _, err := tx.mergeRemote(op.key, others); err != nil {
 				return err
@@ -108,6 +111,9 @@ func (n *Node) placementUnsettled() bool {
 // applyOp applies a local operation to a copy of cur (nil: a new state of
 // kind). Event loop only: it ticks the clock.
 func (n *Node) applyOp(o localOp, cur crdt.State) (next, delta crdt.State, stamp crdt.Timestamp, err error) {
+	if n.disk.full() {
+		return nil, nil, stamp, n.disk.errFull()
+	}
 	key, kind := o.key, o.kind
 	if cur == nil {
 		if cur, err = crdt.New(kind); err != nil {

@@ -73,7 +73,8 @@ type Node struct {
 	watch   watchers
 	members members
 	stats   counters
-	sec     *security // gater, invalid-input blocking, per-peer sync cap
+	sec     *security  // gater, invalid-input blocking, per-peer sync cap
+	disk    *diskGuard // free-space floor of the store's disk
 }
 
 // request is a unit of work for the event loop. apply runs on the loop and
@@ -119,6 +120,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			n.shutdown()
 		}
 	}()
+	n.startDiskGuard()
 	if err := n.loadSessions(ctx); err != nil {
 		return nil, err
 	}
@@ -308,6 +310,7 @@ type syncWait struct {
 // batch meanwhile, so the fsync overlaps it and concurrent writers share
 // one fsync (group commit).
 func (n *Node) runBatch(batch []*request) {
+	n.disk.check()
 	tx := newTxn(n.ctx, n)
 	errs := make([]error, len(batch))
 	for i, r := range batch {
@@ -324,6 +327,7 @@ func (n *Node) runBatch(batch []*request) {
 		ack(batch, errs)
 		return
 	}
+	n.disk.wrote(tx.bytes)
 	n.updateTrees(tx)
 	for _, fn := range tx.after {
 		fn()

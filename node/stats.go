@@ -38,6 +38,9 @@ type Stats struct {
 	SyncFailures  uint64
 	KeysRepaired  uint64 // keys changed by a remote state (gossip or sync)
 	StoreErrors   uint64
+	// RemoteRefused counts remote states (gossip, anti-entropy) not
+	// stored because the store was full; anti-entropy brings them later.
+	RemoteRefused uint64
 	// TombstonesCollected counts register tombstones deleted after their
 	// grace, by the sweep or on arrival from a slower peer's session.
 	TombstonesCollected uint64
@@ -64,6 +67,7 @@ func (n *Node) Stats() Stats {
 		SyncSessions: s.syncSessions.Load(), SyncFailures: s.syncFailures.Load(),
 		KeysRepaired: s.keysMerged.Load(), StoreErrors: s.storeErrors.Load(),
 		TombstonesCollected: s.tombstonesCollected.Load(),
+		RemoteRefused:       n.disk.refused.Load(),
 		BytesSent:           map[string]uint64{},
 		BytesReceived:       map[string]uint64{},
 		PutLatency:          s.putLatency.snapshot(), GetLatency: s.getLatency.snapshot(),
@@ -90,7 +94,8 @@ func (n *Node) Stats() Stats {
 // Status reports, per held partition, the Merkle root, key count and how
 // many peers last reported the same root.
 func (n *Node) Status(ctx context.Context) (Status, error) {
-	st := Status{PeerID: n.host.ID(), Mesh: n.cfg.Mesh, Peers: len(n.members.list())}
+	st := Status{PeerID: n.host.ID(), Mesh: n.cfg.Mesh, Peers: len(n.members.list()),
+		StoreFull: n.disk.full(), FreeBytes: n.disk.freeBytes()}
 	err := n.do(ctx, func(*txn) error {
 		for _, p := range n.storedPartitions() {
 			t := n.trees[p]

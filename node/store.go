@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,12 +81,46 @@ func openStore(cfg *Config) (ds.Batching, bool, error) {
 	// and with it every earlier batch (see txn.commit). States merged from
 	// peers need no fsync of their own: anti-entropy restores them after a
 	// crash, and not syncing them keeps gossip latency off the disk.
-	store, err := pebbleds.NewDatastore(dir, pebbleds.WithPebbleWriteOptions(pebble.NoSync))
+	store, err := pebbleds.NewDatastore(dir, pebbleds.WithPebbleWriteOptions(pebble.NoSync),
+		pebbleds.WithPebbleOpts(&pebble.Options{Logger: pebbleLogger{log: cfg.Logger, dir: dir}}))
 	if err != nil {
 		lock.release()
 		return nil, false, fmt.Errorf("%w: open %s: %v", ErrStore, dir, err)
 	}
 	return &lockedStore{Batching: store, lock: lock}, true, nil
+}
+
+// pebbleLogger sends pebble's logs to the node's logger. Pebble calls
+// Fatalf when it cannot go on (a WAL write that failed, for one: its
+// commit pipeline cannot recover); the node then logs the error with the
+// store's free space at error level and panics, so the process never ends
+// silently. The disk guard (Config.MinFreeBytes) keeps a full disk from
+// getting there.
+type pebbleLogger struct {
+	log *slog.Logger
+	dir string
+}
+
+var _ pebble.Logger = pebbleLogger{}
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug("pebble: " + strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Warn("pebble: " + strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
+	attrs := []any{"dir", l.dir, "err", msg}
+	if free := statfsFree(l.dir); free != nil {
+		if avail, err := free(); err == nil {
+			attrs = append(attrs, "free_bytes", avail)
+		}
+	}
+	l.log.Error("pebble failed and cannot go on; the node stops", attrs...)
+	panic(fmt.Errorf("%w: pebble: %s", ErrStore, msg))
 }
 
 // partitionOf maps a key to its partition with a stable, domain-separated

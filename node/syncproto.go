@@ -344,7 +344,9 @@ func (n *Node) handleSync(s network.Stream) {
 		err = n.sessionDone(ctx, id, theirs)
 	}
 	if err != nil {
-		s.Reset()
+		if !errors.Is(err, ErrStoreFull) { // a full store ends the session cleanly
+			s.Reset()
+		}
 		n.noteSyncError(id, err)
 		if n.ctx.Err() == nil {
 			n.log.Debug("anti-entropy session failed", "peer", id, "err", err)
@@ -423,6 +425,7 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 	sendq <- first.Send
 	done := first.Done || sess.Done()
 	maxFrame := n.syncConfig().MaxFrameBytes
+	refused := 0 // records not stored: the store is full
 	for !done {
 		b, err := f.read()
 		if err != nil {
@@ -439,7 +442,10 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 			if out, err = sess.Step(msg); err != nil {
 				return err
 			}
-			return n.mergeRecords(tx, id, out.Store)
+			before := tx.refused // the batch may hold other sessions' merges
+			err = n.mergeRecords(tx, id, out.Store)
+			refused += tx.refused - before
+			return err
 		})
 		if err != nil {
 			n.stats.deltasInvalid.Add(1)
@@ -458,6 +464,11 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 	n.stats.syncDuration.since(n.cfg.Now, start)
 	n.stats.syncBytesSent.Add(f.sent)
 	n.stats.syncBytesReceived.Add(f.received)
+	if refused > 0 {
+		// The peer has what it lacked from us, but we did not store what
+		// we lacked: no session time is recorded for it.
+		return fmt.Errorf("node: sync with %s: %w: %d records not stored", id, ErrStoreFull, refused)
+	}
 	return nil
 }
 

@@ -24,6 +24,8 @@ type txn struct {
 	tombs   map[string]int64  // stored tombstones read by this batch, by key: their walls
 	meta    map[string][]byte // node records to write (session times)
 	after   []func()          // run on the event loop once the batch is written
+	bytes   int               // bytes the batch writes, for the disk guard
+	refused int               // remote states not stored: the store is full
 }
 
 // afterCommit runs fn once the batch is written, so that no reader sees
@@ -191,7 +193,15 @@ func (tx *txn) stageDrop(key []byte) {
 // whether the local state changed. States of different kinds for one key
 // (a user error on two nodes) resolve deterministically: the higher kind
 // wins, which keeps merge a lattice join so replicas still agree.
+//
+// While the store is full (see diskGuard) the state is not stored and
+// counted instead: anti-entropy brings it once space returns.
 func (tx *txn) mergeRemote(key []byte, remote crdt.State) (bool, error) {
+	if tx.n.disk.full() {
+		tx.refused++
+		tx.n.disk.refused.Add(1)
+		return false, nil
+	}
 	cur, err := tx.get(key)
 	if err != nil {
 		return false, err
@@ -241,7 +251,13 @@ func (tx *txn) mergeRemote(key []byte, remote crdt.State) (bool, error) {
 // this node's own, for a partition it now holds). Unlike state received by
 // gossip or anti-entropy, the other holders have not seen it, so the merged
 // state is gossiped to them.
+//
+// While the store is full it fails with ErrStoreFull, so its sender keeps
+// the hint and hands it off again later.
 func (tx *txn) mergeHandedOff(key []byte, s crdt.State) error {
+	if tx.n.disk.full() {
+		return tx.n.disk.errFull()
+	}
 	if tx.n.retain.Old(s, tx.n.cfg.Now().UnixNano()) {
 		// A register write older than the grace, for a key this holder
 		// lacks, may have been deleted and collected since: as with
@@ -281,6 +297,7 @@ func (tx *txn) commit() error {
 		} else {
 			c.encoded = crdt.Encode(c.state)
 			err = b.Put(tx.ctx, dk, c.encoded)
+			tx.bytes += len(dk.String()) + len(c.encoded)
 		}
 		if err == nil && !c.hint && !c.own {
 			err = tx.reindex(b, c)

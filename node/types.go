@@ -51,6 +51,14 @@ type Status struct {
 	// Hints counts writes this node holds for partitions it does not
 	// hold, not yet handed off to a holder.
 	Hints int
+	// StoreFull: free space on the store's disk is below
+	// Config.MinFreeBytes, so local writes fail with ErrStoreFull and
+	// remote states are not stored until space returns.
+	StoreFull bool
+	// FreeBytes is the store's free disk space as last measured, less
+	// an estimate of what was written since (0 when the node does not
+	// guard its store: memory, a given Datastore, MinFreeBytes 0).
+	FreeBytes uint64
 }
 
 // PeerInfo describes a live mesh member (see Node.Peers).

@@ -50,6 +50,8 @@ type settings struct {
 	SyncInterval  time.Duration `toml:"sync-interval"`
 	Grace         time.Duration `toml:"tombstone-grace"`
 	MaxValueBytes int           `toml:"max-value-bytes"`
+	MinFreeBytes  int64         `toml:"min-free-bytes"`
+	BallastBytes  int64         `toml:"ballast-bytes"`
 
 	tokenKey []byte // the mesh secret --join-token carries (applyJoinToken)
 }
@@ -77,6 +79,7 @@ func defaultSettings() settings {
 		Data: d.DataDir, Listen: defaultListen(), API: defaultAPI, Mesh: d.Mesh,
 		MDNS: d.MDNS, Partitions: d.Partitions, LogFormat: "text", LogLevel: "info",
 		SyncInterval: d.SyncInterval, Grace: d.TombstoneGrace, MaxValueBytes: d.MaxValueBytes,
+		MinFreeBytes: d.MinFreeBytes, BallastBytes: d.BallastBytes,
 	}
 }
 
@@ -157,6 +160,8 @@ func flagSet(s *settings, cli *cliFlags, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&s.SyncInterval, "sync-interval", s.SyncInterval, "mean `time` between anti-entropy rounds")
 	fs.DurationVar(&s.Grace, "tombstone-grace", s.Grace, "`time` a delete is kept before it is collected, and the longest absence after which a node serves its old values only once a peer confirms them")
 	fs.IntVar(&s.MaxValueBytes, "max-value-bytes", s.MaxValueBytes, "largest value accepted, in `bytes`")
+	fs.Int64Var(&s.MinFreeBytes, "min-free-bytes", s.MinFreeBytes, "free disk space floor of the store, in `bytes`: below it writes fail (HTTP 507) until space returns (0: no floor)")
+	fs.Int64Var(&s.BallastBytes, "ballast-bytes", s.BallastBytes, "size in `bytes` of the ballast file made in the data directory, to delete when the disk is full (0: none)")
 	return fs
 }
 
@@ -265,6 +270,10 @@ func (s *settings) validate() error {
 		return usagef("--tombstone-grace must be at least %v, got %v", minTombstoneGrace, s.Grace)
 	case s.MaxValueBytes <= 0:
 		return usagef("--max-value-bytes must be positive")
+	case s.MinFreeBytes < 0:
+		return usagef("--min-free-bytes must not be negative")
+	case s.BallastBytes < 0:
+		return usagef("--ballast-bytes must not be negative")
 	case s.Open && s.SwarmKey != "":
 		return usagef("--open and --swarm-key contradict each other: an open mesh has no key")
 	}
@@ -321,6 +330,8 @@ func (s *settings) nodeConfig(logger *slog.Logger) (node.Config, error) {
 	cfg.SyncInterval = s.SyncInterval
 	cfg.TombstoneGrace = s.Grace
 	cfg.MaxValueBytes = s.MaxValueBytes
+	cfg.MinFreeBytes = s.MinFreeBytes
+	cfg.BallastBytes = s.BallastBytes
 	cfg.Logger = logger
 	var err error
 	if cfg.ListenAddrs, err = parseAddrs("--listen", s.Listen); err != nil {

@@ -89,6 +89,8 @@ func TestBadConfig(t *testing.T) {
 		"tiny interval": {args: []string{"--sync-interval", "1ns"}, want: "--sync-interval must be at least 100ms"},
 		"tiny grace":    {args: []string{"--tombstone-grace", "5s"}, want: "--tombstone-grace must be at least 1m0s"},
 		"bare grace":    {file: "tombstone-grace = 604800\n", want: `tombstone-grace needs a unit`},
+		"free floor":    {args: []string{"--min-free-bytes", "-1"}, want: "--min-free-bytes"},
+		"ballast":       {file: "ballast-bytes = -5\n", want: "--ballast-bytes"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args
@@ -127,6 +129,20 @@ func TestSecurityFilesReachNodeConfig(t *testing.T) {
 	}
 	if cfg.SwarmKeyFile != "/etc/meshd/swarm.key" || cfg.AllowlistFile != "/etc/meshd/peers" || cfg.EncryptionKeyFile != "/etc/meshd/at-rest.key" {
 		t.Fatalf("node config: swarm %q, allowlist %q, encryption %q", cfg.SwarmKeyFile, cfg.AllowlistFile, cfg.EncryptionKeyFile)
+	}
+}
+
+func TestDiskFlagsReachNodeConfig(t *testing.T) {
+	s, err := loadSettings([]string{"--config", writeFile(t, "ballast-bytes = 0\n"), "--min-free-bytes", "1000000"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.nodeConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MinFreeBytes != 1000000 || cfg.BallastBytes != 0 {
+		t.Fatalf("node config: min free %d, ballast %d; want 1000000, 0", cfg.MinFreeBytes, cfg.BallastBytes)
 	}
 }
 

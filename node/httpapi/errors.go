@@ -53,6 +53,8 @@ func classify(err error) (int, string) {
 		return http.StatusUnprocessableEntity, apitypes.CodeCounterRange
 	case errors.Is(err, node.ErrNotReady):
 		return http.StatusServiceUnavailable, apitypes.CodeNotReady
+	case errors.Is(err, node.ErrStoreFull):
+		return http.StatusInsufficientStorage, apitypes.CodeStoreFull
 	case errors.Is(err, node.ErrClosed), errors.Is(err, node.ErrStore), errors.Is(err, node.ErrUnavailable):
 		return http.StatusServiceUnavailable, apitypes.CodeUnavailable
 	case errors.Is(err, errJoin):

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gossipmesh/gossipmesh/node"
 	"github.com/gossipmesh/gossipmesh/node/httpapi"
+	"github.com/gossipmesh/gossipmesh/node/httpapi/apitypes"
 	"github.com/gossipmesh/gossipmesh/node/httpapi/httpapitest"
 )
 
@@ -171,6 +172,11 @@ func TestStatusCodes(t *testing.T) {
 	e.fake.Err = fmt.Errorf("disk on fire: %w", node.ErrStore)
 	e.want(e.do("PUT", "/v1/kv/a", []byte("v")), 503)
 	e.want(e.do("GET", "/v1/status", nil), 503)
+	e.fake.Err = fmt.Errorf("%w: 10 bytes free", node.ErrStoreFull)
+	full := decode[apitypes.ErrorResponse](t, e.want(e.do("PUT", "/v1/kv/a", []byte("v")), 507))
+	if full.Code != apitypes.CodeStoreFull {
+		t.Errorf("store full code = %q, want %q", full.Code, apitypes.CodeStoreFull)
+	}
 	e.fake.Err = node.ErrClosed
 	e.want(e.do("GET", "/v1/kv/a", nil), 503)
 	e.fake.Err = fmt.Errorf("%w for partition 3", node.ErrUnavailable)

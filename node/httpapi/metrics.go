@@ -42,6 +42,8 @@ type collector struct {
 	partHolders  *prometheus.Desc
 	partAgree    *prometheus.Desc
 	hints        *prometheus.Desc
+	storeFull    *prometheus.Desc
+	freeBytes    *prometheus.Desc
 	up           *prometheus.Desc
 	histograms   []histogramDesc
 }
@@ -62,6 +64,7 @@ type counterDesc struct {
 type statsView = struct {
 	Puts, Gets, DeltasIn, DeltasOut, DeltasInvalid, DeltasDropped uint64
 	SyncSessions, SyncFailures, KeysRepaired, StoreErrors         uint64
+	RemoteRefused                                                 uint64
 }
 
 const ns = "gossipmesh"
@@ -81,6 +84,7 @@ func newCollector(b Backend) *collector {
 	add("sync_failures_total", "Anti-entropy sessions that failed.", func(s statsView) uint64 { return s.SyncFailures })
 	add("keys_repaired_total", "Keys changed by a remote state (gossip or sync).", func(s statsView) uint64 { return s.KeysRepaired })
 	add("store_errors_total", "Local datastore failures.", func(s statsView) uint64 { return s.StoreErrors })
+	add("remote_refused_total", "Remote states not stored because the store was full.", func(s statsView) uint64 { return s.RemoteRefused })
 	c.bytesSent = prometheus.NewDesc(ns+"_bytes_sent_total", "Bytes sent, per protocol.", []string{"protocol"}, nil)
 	c.bytesRecv = prometheus.NewDesc(ns+"_bytes_received_total", "Bytes received, per protocol.", []string{"protocol"}, nil)
 	c.keys = prometheus.NewDesc(ns+"_keys", "Keys held, over all held partitions.", nil, nil)
@@ -89,6 +93,8 @@ func newCollector(b Backend) *collector {
 	c.partAgreeing = prometheus.NewDesc(ns+"_partition_peers_agreeing", "Peers whose last reported root for the partition equals ours.", []string{"partition"}, nil)
 	c.partHolders = prometheus.NewDesc(ns+"_partition_holders", "Number of members that hold the partition under placement, as this node computes placement; only with replication R > 0, for the partitions this node stores.", []string{"partition"}, nil)
 	c.partAgree = prometheus.NewDesc(ns+"_partition_holders_agree", "1 if every holder of the partition last reported this node's root.", []string{"partition"}, nil)
+	c.storeFull = prometheus.NewDesc(ns+"_store_full", "1 while the store's free disk space is below the floor (writes refused), else 0.", nil, nil)
+	c.freeBytes = prometheus.NewDesc(ns+"_store_free_bytes", "Free disk space of the store as last measured (0 when not measured).", nil, nil)
 	c.hints = prometheus.NewDesc(ns+"_hints", "Writes for partitions this node does not hold, not yet handed off.", nil, nil)
 	c.up = prometheus.NewDesc(ns+"_status_up", "1 if the node answered the status query of this scrape.", nil, nil)
 	c.histograms = latencyHistograms()
@@ -99,7 +105,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.counters {
 		ch <- d.desc
 	}
-	for _, d := range []*prometheus.Desc{c.bytesSent, c.bytesRecv, c.keys, c.peers, c.partKeys, c.partAgreeing, c.partHolders, c.partAgree, c.hints, c.up} {
+	for _, d := range []*prometheus.Desc{c.bytesSent, c.bytesRecv, c.keys, c.peers, c.partKeys, c.partAgreeing, c.partHolders, c.partAgree, c.hints, c.storeFull, c.freeBytes, c.up} {
 		ch <- d
 	}
 	for _, h := range c.histograms {
@@ -114,6 +120,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		DeltasInvalid: st.DeltasInvalid, DeltasDropped: st.DeltasDropped,
 		SyncSessions: st.SyncSessions, SyncFailures: st.SyncFailures,
 		KeysRepaired: st.KeysRepaired, StoreErrors: st.StoreErrors,
+		RemoteRefused: st.RemoteRefused,
 	}
 	for _, d := range c.counters {
 		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.get(view)))
@@ -145,6 +152,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(status.Keys))
 	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(status.Peers))
 	ch <- prometheus.MustNewConstMetric(c.hints, prometheus.GaugeValue, float64(status.Hints))
+	full := 0.0
+	if status.StoreFull {
+		full = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.storeFull, prometheus.GaugeValue, full)
+	ch <- prometheus.MustNewConstMetric(c.freeBytes, prometheus.GaugeValue, float64(status.FreeBytes))
 	for _, p := range status.Partitions {
 		part := strconv.FormatUint(uint64(p.Partition), 10)
 		ch <- prometheus.MustNewConstMetric(c.partKeys, prometheus.GaugeValue, float64(p.Keys), part)

@@ -37,7 +37,9 @@ type StatusResponse struct {
 	Mesh       string              `json:"mesh"`
 	Keys       int                 `json:"keys"`
 	Peers      int                 `json:"peers"`
-	Hints      int                 `json:"hints"` // writes for partitions not held, not yet handed off
+	Hints      int                 `json:"hints"`                // writes for partitions not held, not yet handed off
+	StoreFull  bool                `json:"store_full"`           // free space below the floor: writes get 507
+	FreeBytes  uint64              `json:"free_bytes,omitempty"` // the store's free disk space; absent when not measured
 	Partitions []PartitionResponse `json:"partitions"`
 	Version    string              `json:"version"` // the gossipmesh build serving the API
 }
