@@ -44,7 +44,7 @@ type dnsJoin struct {
 func (j *dnsJoin) run(ctx context.Context) {
 	running := map[string]context.CancelFunc{}
 	done := make(chan struct{})
-	started := 0
+	started, failures := 0, 0
 	defer func() {
 		for _, stop := range running {
 			stop()
@@ -63,12 +63,27 @@ func (j *dnsJoin) run(ctx context.Context) {
 		}
 		bases, err := j.resolve(ctx)
 		if err != nil {
-			j.log.Debug("join: lookup failed, keeping the known addresses", "err", err)
+			failures++
+			j.logLookupFailure(failures, err)
 		} else {
+			failures = 0
 			started += j.reconcile(ctx, running, bases, done)
 		}
 		timer.Reset(j.every)
 	}
+}
+
+// dnsWarnAfter is the count of failed lookups in a row after which a dns
+// join says so at warning level: the first ones are expected while the
+// orchestrator starts the other tasks and publishes their names.
+const dnsWarnAfter = 3
+
+func (j *dnsJoin) logLookupFailure(failures int, err error) {
+	if failures == dnsWarnAfter {
+		j.log.Warn("join: name does not resolve yet, still trying", "name", j.hostport, "err", err)
+		return
+	}
+	j.log.Debug("join: lookup failed, keeping the known addresses", "err", err)
 }
 
 // reconcile starts a join for each new base and stops those of the bases
