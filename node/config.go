@@ -73,6 +73,12 @@ type Config struct {
 	// ListenAddrs are the libp2p listen multiaddrs. Default TCP and QUIC on
 	// all interfaces, ports chosen by the OS.
 	ListenAddrs []multiaddr.Multiaddr
+	// AnnounceAddrs, when set, are the only addresses the node advertises
+	// (Addrs, identify, the HTTP API's /v1/id) in place of its listen
+	// addresses: what peers should dial when a listen address is not
+	// reachable as is (NAT, a container or pod IP behind a service).
+	// Default none: the listen addresses are advertised.
+	AnnounceAddrs []multiaddr.Multiaddr
 	// Bootstrap peers, as multiaddrs with /p2p/<peer ID>. Reconnected with
 	// backoff when they drop. Default none.
 	Bootstrap []multiaddr.Multiaddr

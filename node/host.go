@@ -103,6 +103,11 @@ func (n *Node) startHost(ctx context.Context, key crypto.PrivKey) error {
 	if !n.cfg.RelayClient {
 		opts = append(opts, libp2p.DisableRelay())
 	}
+	if announce := n.cfg.AnnounceAddrs; len(announce) > 0 {
+		opts = append(opts, libp2p.AddrsFactory(func([]multiaddr.Multiaddr) []multiaddr.Multiaddr {
+			return announce
+		}))
+	}
 	opts = append(opts, secOpts...)
 	h := n.cfg.Host
 	if h == nil {

@@ -50,7 +50,7 @@ func printVersion(w io.Writer) {
 func printConfig(w io.Writer, s *settings) error {
 	out := *s
 	// An empty list is printed as [] rather than left out: every key shows.
-	for _, l := range []*[]string{&out.Listen, &out.Bootstrap, &out.Join} {
+	for _, l := range []*[]string{&out.Listen, &out.Bootstrap, &out.Join, &out.Announce} {
 		if *l == nil {
 			*l = []string{}
 		}

@@ -32,6 +32,7 @@ type settings struct {
 	API           string        `toml:"api"`
 	Bootstrap     []string      `toml:"bootstrap"`
 	Join          []string      `toml:"join"`
+	Announce      []string      `toml:"announce"`
 	Mesh          string        `toml:"mesh"`
 	SwarmKey      string        `toml:"swarm-key"`
 	JoinToken     string        `toml:"join-token"`
@@ -141,7 +142,8 @@ func flagSet(s *settings, cli *cliFlags, out io.Writer) *flag.FlagSet {
 	fs.Var(&listFlag{v: &s.Listen}, "listen", "libp2p listen `multiaddr` (repeatable; a port another process holds is refused)")
 	fs.StringVar(&s.API, "api", s.API, "HTTP API address `host:port` (port 0 picks one)")
 	fs.Var(&listFlag{v: &s.Bootstrap}, "bootstrap", "bootstrap peer `multiaddr` with /p2p/PEERID (repeatable)")
-	fs.Var(&listFlag{v: &s.Join}, "join", "HTTP API `url` of a peer (http://node1:7700) to ask for its addresses and dial, retrying until it answers and whenever it drops (repeatable)")
+	fs.Var(&listFlag{v: &s.Join}, "join", "HTTP API `url` of a peer (http://node1:7700) to ask for its addresses and dial, retrying until it answers and whenever it drops; or dns://NAME:PORT to join every address NAME resolves to, resolved again every 10s (repeatable)")
+	fs.Var(&listFlag{v: &s.Announce}, "announce", "`multiaddr` peers should dial, advertised instead of the listen addresses when those are not reachable as is (repeatable)")
 	fs.StringVar(&s.Mesh, "mesh", s.Mesh, "mesh `name`; peers of other meshes are refused")
 	fs.StringVar(&s.SwarmKey, "swarm-key", s.SwarmKey, "pre-shared swarm key `file` for a private mesh (default: the mesh secret in the data directory, made on the first start)")
 	fs.StringVar(&s.JoinToken, "join-token", s.JoinToken, "join the private mesh whose `token` another node printed (meshctl token prints it again): its secret, identity and members")
@@ -286,6 +288,9 @@ func (s *settings) validate() error {
 	if _, err := parseAddrs("--bootstrap", s.Bootstrap); err != nil {
 		return err
 	}
+	if _, err := parseAddrs("--announce", s.Announce); err != nil {
+		return err
+	}
 	if _, err := parseJoin(s.Join); err != nil {
 		return err
 	}
@@ -338,6 +343,9 @@ func (s *settings) nodeConfig(logger *slog.Logger) (node.Config, error) {
 		return cfg, err
 	}
 	if cfg.Bootstrap, err = parseAddrs("--bootstrap", s.Bootstrap); err != nil {
+		return cfg, err
+	}
+	if cfg.AnnounceAddrs, err = parseAddrs("--announce", s.Announce); err != nil {
 		return cfg, err
 	}
 	// The node reads and checks these files itself (node.ErrInvalidConfig,

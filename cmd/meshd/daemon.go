@@ -180,10 +180,10 @@ func serve(s *settings, logger *slog.Logger, stdout io.Writer, sigs <-chan os.Si
 	joins, _ := parseJoin(s.Join) // validated
 	joinCtx, stopJoins := context.WithCancel(context.Background())
 	joinsDone := make(chan struct{}, len(joins))
-	for _, base := range joins {
+	for _, jt := range joins {
 		go func() {
 			defer func() { joinsDone <- struct{}{} }()
-			joinLoop(joinCtx, n, base, token, logger)
+			runJoin(joinCtx, n, jt, token, logger)
 		}()
 	}
 	stopJoining := func() {

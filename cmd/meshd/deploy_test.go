@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -54,4 +55,48 @@ func TestSystemdUnit(t *testing.T) {
 	if out, err := exec.Command(analyze, "verify", local).CombinedOutput(); err != nil || len(out) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
+}
+
+const stackFile = "deploy/swarm/stack.yaml"
+
+// The Swarm stack runs meshd with flags it accepts (after the image's
+// entrypoint flags), joins by tasks.meshd and gives each task slot its
+// own volume.
+func TestSwarmStackFile(t *testing.T) {
+	raw, err := os.ReadFile(stackFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := string(raw)
+	args := []string{"--data", "/data", "--api", "0.0.0.0:7700", "--api-insecure", "--open"}
+	args = append(args, stackCommand(stack)...)
+	if !slices.Contains(args, "--join=dns://tasks.meshd:7700") {
+		t.Errorf("%s: command %v does not join dns://tasks.meshd:7700", stackFile, args)
+	}
+	if _, err := loadSettings(args, io.Discard); err != nil {
+		t.Errorf("%s: meshd refuses %v: %v", stackFile, args, err)
+	}
+	for _, want := range []string{"{{.Task.Slot}}", "- data:/data", "driver: overlay", "${MESHD_IMAGE:-"} {
+		if !strings.Contains(stack, want) {
+			t.Errorf("%s lacks %q", stackFile, want)
+		}
+	}
+}
+
+// stackCommand returns the items of the service's command: list.
+func stackCommand(stack string) []string {
+	var out []string
+	in := false
+	for _, line := range strings.Split(stack, "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "command:":
+			in = true
+		case in && strings.HasPrefix(trimmed, "- "):
+			out = append(out, strings.TrimPrefix(trimmed, "- "))
+		case in:
+			return out
+		}
+	}
+	return out
 }

@@ -3,7 +3,8 @@
 // backup/restore.
 //
 //	meshd [--data DIR] [--listen MULTIADDR]... [--api HOST:PORT]
-//	      [--bootstrap MULTIADDR/p2p/PEERID]... [--join URL]... [--mesh NAME]
+//	      [--bootstrap MULTIADDR/p2p/PEERID]... [--join URL|dns://NAME:PORT]...
+//	      [--announce MULTIADDR]... [--mesh NAME]
 //	      [--config FILE [--check]] [--print-config] [--version]
 //	      [--join-token TOKEN | --swarm-key FILE | --open]
 //	      [--allowlist FILE] [--encryption-key-file FILE]
@@ -39,7 +40,23 @@
 // ID: meshd asks it for GET /v1/id and dials the addresses it returns,
 // retrying with backoff (250 ms to 4 s) until it answers, and again whenever
 // that peer stops being a member. It is how containers that know each other
-// only by service name find each other (simulations/cluster/compose.yaml).
+// only by service name find each other.
+//
+// --join dns://NAME:PORT stands for every address NAME resolves to (A and
+// AAAA: a Kubernetes headless Service, Swarm's tasks.SERVICE, a compose
+// network alias shared by the nodes, simulations/cluster/compose.yaml):
+// each address gets its own join through http://IP:PORT, as above, and
+// the name is resolved again every 10 s, so that new nodes are joined and
+// the joins of addresses gone are stopped. The node's own address is
+// recognised by its peer ID and skipped. The peer ID is learnt through the
+// API (with the API token when one is set), not by a libp2p dial, because
+// the API returns every address of the peer, announced ones included, and
+// works the same with a mesh secret.
+//
+// --announce MULTIADDR (repeatable) replaces the listen addresses in what
+// the node advertises (identify, GET /v1/id): what peers should dial when
+// a listen address is not reachable as is (NAT, a pod IP behind a
+// Service).
 //
 // At start meshd prints its peer ID, its listen multiaddrs, the kind of
 // mesh (with the join token when it made the secret) and, last, the API

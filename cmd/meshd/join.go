@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,17 +31,39 @@ const (
 	joinTimeout    = 3 * time.Second
 )
 
-// parseJoin checks --join URLs: http or https, with a host.
-func parseJoin(ss []string) ([]string, error) {
-	out := make([]string, 0, len(ss))
+// joinTarget is one --join: the HTTP API URL of a peer, or (dns set) a
+// host:port whose name stands for every address it resolves to.
+type joinTarget struct {
+	base string // http://node1:7700
+	dns  string // tasks.meshd:7700
+}
+
+// parseJoin checks --join values: http or https URLs with a host, or
+// dns://NAME:PORT.
+func parseJoin(ss []string) ([]joinTarget, error) {
+	out := make([]joinTarget, 0, len(ss))
 	for _, s := range ss {
 		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, usagef("--join %q: want the HTTP API URL of a peer, like http://node1:7700", s)
+		switch {
+		case err == nil && u.Scheme == "dns" && validDNSJoin(u):
+			out = append(out, joinTarget{dns: u.Host})
+		case err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
+			out = append(out, joinTarget{base: strings.TrimSuffix(u.String(), "/")})
+		default:
+			return nil, usagef("--join %q: want the HTTP API URL of a peer, like http://node1:7700, or dns://NAME:PORT", s)
 		}
-		out = append(out, strings.TrimSuffix(u.String(), "/"))
 	}
 	return out, nil
+}
+
+// validDNSJoin accepts dns://NAME:PORT and nothing more.
+func validDNSJoin(u *url.URL) bool {
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil || host == "" || u.User != nil || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+		return false
+	}
+	p, err := strconv.Atoi(port)
+	return err == nil && p > 0 && p < 1<<16
 }
 
 // joiner is the node side of --join: what the loop needs of the node.
@@ -73,6 +97,12 @@ func joinLoop(ctx context.Context, n joiner, base, token string, log *slog.Logge
 			continue
 		}
 		id, err := joinOnce(ctx, client, n, base, token)
+		if err == nil && id == n.ID() {
+			// This node itself (a compose file or a DNS name lists every
+			// node): nothing to keep joined.
+			log.Debug("join: this node itself", "via", base)
+			return
+		}
 		if err == nil {
 			if target != id {
 				log.Info("joined", "via", base, "peer", id)

@@ -19,7 +19,7 @@ func TestJoinFlagValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := parseJoin(s.Join)
-	if len(got) != 2 || got[0] != "http://node1:7700" {
+	if len(got) != 2 || got[0].base != "http://node1:7700" {
 		t.Errorf("joins = %v", got)
 	}
 }
