@@ -10,15 +10,21 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// members tracks the peers known to be in this mesh (they passed the sync
-// handshake or sent a heartbeat), what each stores and its roots, the peers
-// to keep reconnecting to, and peers refused as foreign.
+// members tracks the peers known to be in this mesh, what each stores and
+// its roots, the peers to keep reconnecting to, and peers refused as
+// foreign. A peer is a member only once it is verified (it passed the sync
+// handshake with this node, on a connection of its own) and has sent a
+// heartbeat: a heartbeat alone may be relayed for an identity nobody can
+// reach, and a handshake alone says nothing of what the peer stores. See
+// verify.go.
 type members struct {
-	mu      gosync.Mutex
-	live    map[peer.ID]*member
-	known   map[peer.ID]*redial
-	foreign map[peer.ID]bool // refused: another mesh
-	gone    map[peer.ID]gone // recently declared dead or left, for Members
+	mu       gosync.Mutex
+	live     map[peer.ID]*member
+	known    map[peer.ID]*redial
+	foreign  map[peer.ID]bool // refused: another mesh
+	gone     map[peer.ID]gone // recently declared dead or left, for Members
+	verified map[peer.ID]*verified
+	pending  map[peer.ID]*candidate // heard of, not verified yet
 }
 
 type member struct {
@@ -47,6 +53,8 @@ func (m *members) init() {
 	m.known = make(map[peer.ID]*redial)
 	m.foreign = make(map[peer.ID]bool)
 	m.gone = make(map[peer.ID]gone)
+	m.verified = make(map[peer.ID]*verified)
+	m.pending = make(map[peer.ID]*candidate)
 }
 
 // knowsOthers reports whether this node has ever known another member of
@@ -54,7 +62,7 @@ func (m *members) init() {
 func (m *members) knowsOthers() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.live) > 0 || len(m.known) > 0 || len(m.gone) > 0
+	return len(m.live) > 0 || len(m.known) > 0 || len(m.gone) > 0 || len(m.verified) > 0
 }
 
 func (m *members) remember(info peer.AddrInfo) {
@@ -104,29 +112,21 @@ func (m *members) firstFailure(id peer.ID) bool {
 	return true
 }
 
-// join records a member that passed the handshake, with its roots.
-func (m *members) join(id peer.ID, roots []merkle.Hash, now time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if g, ok := m.gone[id]; ok && g.left && now.Sub(g.at) < leftQuiet {
-		return // a session begun before its leave
-	}
-	mb, ok := m.live[id]
-	if !ok {
-		mb = &member{}
-		m.live[id] = mb
-	}
-	delete(m.gone, id)
-	// A copy: heartbeats update roots in place, and the caller keeps
-	// its hello.
-	mb.lastSeen, mb.suspect, mb.roots = now, false, slices.Clone(roots)
-}
-
 // heard records a heartbeat. It reports whether the member is new or its
-// pins changed, which changes placement.
+// pins changed, which changes placement. The heartbeat of a peer not
+// verified yet is kept aside (see hold) and changes nothing.
 func (m *members) heard(id peer.ID, hb heartbeat, partitions int, now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.verified[id] == nil {
+		m.hold(id, hb, now)
+		return false
+	}
+	return m.admit(id, hb, partitions, now)
+}
+
+// admit records a verified peer's heartbeat. Called with m.mu held.
+func (m *members) admit(id peer.ID, hb heartbeat, partitions int, now time.Time) bool {
 	if g, ok := m.gone[id]; ok && g.left && hb.incarnation <= g.incarnation {
 		return false // a heartbeat sent before its leave
 	}
@@ -139,9 +139,7 @@ func (m *members) heard(id peer.ID, hb heartbeat, partitions int, now time.Time)
 	if ok && hb.incarnation < mb.incarnation {
 		return false // a stale heartbeat from before a restart
 	}
-	// A member known only from a handshake becomes part of placement with
-	// its first heartbeat.
-	changed := !ok || mb.stores == nil || !slices.Equal(mb.pins, hb.pins)
+	changed := !ok || !slices.Equal(mb.pins, hb.pins)
 	mb.lastSeen, mb.suspect, mb.incarnation, mb.pins = now, false, hb.incarnation, hb.pins
 	mb.stores = make([]bool, partitions)
 	if len(mb.roots) != partitions {
@@ -162,11 +160,13 @@ func (m *members) expire(now time.Time, suspectAfter, deadAfter time.Duration, o
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	changed := false
+	m.pruneUnverified(now, deadAfter)
 	for id, mb := range m.live {
 		silent := now.Sub(mb.lastSeen)
 		switch {
 		case silent > deadAfter:
 			delete(m.live, id)
+			delete(m.verified, id) // back only through a new handshake
 			m.forget(id, gone{at: now, incarnation: mb.incarnation})
 			changed = true
 			onDead(id)
@@ -183,6 +183,8 @@ func (m *members) refuse(id peer.ID) {
 	defer m.mu.Unlock()
 	m.foreign[id] = true
 	delete(m.live, id)
+	delete(m.verified, id)
+	delete(m.pending, id)
 }
 
 func (m *members) isForeign(id peer.ID) bool {
@@ -221,7 +223,7 @@ func (m *members) storing(p uint32) []peer.ID {
 	defer m.mu.Unlock()
 	var out []peer.ID
 	for id, mb := range m.live {
-		if mb.stores == nil || (int(p) < len(mb.stores) && mb.stores[p]) {
+		if int(p) < len(mb.stores) && mb.stores[p] {
 			out = append(out, id)
 		}
 	}

@@ -187,6 +187,7 @@ func (n *Node) receiveHeartbeats(sub *pubsub.Subscription) {
 			n.log.Info("member joined", "peer", from)
 			n.replace()
 		}
+		n.verifySoon(from) // a no-op for a verified member
 	}
 }
 
@@ -371,9 +372,10 @@ func (n *Node) pullSource(p uint32, prev *placement) peer.ID {
 // dropHandedOver deletes the data of partitions this node no longer holds
 // once at least R current holders have reported, themselves, the same root:
 // only then is nothing lost by dropping it. The evidence is the holder's own
-// claim (heartbeat or handshake), never an inference from a session: a
-// holder whose placement lags may not take what it is sent. Holders not
-// there yet are asked for a session.
+// claim in the hello of a session completed with it (members.attests),
+// never a root from a heartbeat, which anyone can copy, nor an inference
+// from a session: a holder whose placement lags may not take what it is
+// sent. Holders not there yet are asked for a session.
 func (n *Node) dropHandedOver() {
 	pl := n.place()
 	if pl == nil || n.cfg.Replication == 0 {
@@ -389,7 +391,7 @@ func (n *Node) dropHandedOver() {
 			}
 			root, have := t.Root(), 0
 			for _, h := range pl.holders[p] {
-				if n.members.agreeing(uint32(p), root, []peer.ID{h}) == 1 {
+				if n.members.attests(h, uint32(p), root) {
 					have++
 				} else if h != n.host.ID() {
 					ask[h] = true

@@ -68,6 +68,7 @@ type Node struct {
 
 	handoffKick chan struct{}
 	syncNow     chan peer.ID
+	verifyq     chan peer.ID // candidates to verify; see verify.go
 	syncSlots   chan struct{}
 
 	watch   watchers
@@ -101,6 +102,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		// Made here, not when sync starts: the membership loop and the
 		// network notifee use them from the moment they start.
 		syncNow:   make(chan peer.ID, 64),
+		verifyq:   make(chan peer.ID, verifyQueueSize),
 		syncSlots: make(chan struct{}, maxConcurrentSyncs),
 		publish:   make(chan outgoing, 4096),
 		closing:   make(chan struct{}),
@@ -158,6 +160,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	go n.syncer()
 	go n.collectLoop()
 	n.startSync()
+	for range verifyWorkers {
+		n.wg.Add(1)
+		go n.verifyLoop()
+	}
 	n.host.SetStreamHandler(kvProtocol, n.handleKV)
 	n.host.SetStreamHandler(leaveProtocol, n.handleLeave)
 	n.wg.Add(1)

@@ -291,6 +291,7 @@ func (n *Node) SyncWith(ctx context.Context, id peer.ID) error {
 // sessionDone records a completed session: gained partitions the peer has
 // data for are pulled, and reconciled partitions get their session time.
 func (n *Node) sessionDone(ctx context.Context, id peer.ID, theirs hello) error {
+	n.members.attest(id, theirs)
 	n.gained.pulledFrom(theirs.roots)
 	now := n.cfg.Now().UnixNano()
 	return n.do(ctx, func(tx *txn) error { return tx.noteSession(id, theirs, now) })
@@ -389,7 +390,7 @@ func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) (hello,
 		time.AfterFunc(time.Second, func() { n.host.Network().ClosePeer(id) })
 		return hello{}, fmt.Errorf("%w: %q with %d partitions and replication %d", ErrMeshMismatch, theirs.name, theirs.partitions, theirs.replication)
 	}
-	n.members.join(id, theirs.roots, n.cfg.Now())
+	n.onVerified(id)
 	return theirs, nil
 }
 
