@@ -69,6 +69,7 @@ type Node struct {
 	handoffKick chan struct{}
 	syncNow     chan peer.ID
 	verifyq     chan peer.ID // candidates to verify; see verify.go
+	newcomers   atomic.Int64 // inbound sessions with peers not members; see guardNewcomers
 	syncSlots   chan struct{}
 
 	watch   watchers

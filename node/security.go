@@ -29,7 +29,7 @@ type security struct {
 	scores    scoreBoard
 
 	peersBlocked atomic.Uint64 // peers blocked for invalid input
-	syncRefused  atomic.Uint64 // inbound sync streams reset by the per-peer cap
+	syncRefused  atomic.Uint64 // inbound sync streams reset by the per-peer cap or the newcomers' cap
 }
 
 func newSecurity(cfg *Config) (*security, error) {
@@ -116,7 +116,7 @@ func GenerateSwarmKey() []byte {
 // SecurityStats counts what the node's defences refused.
 type SecurityStats struct {
 	PeersBlocked    uint64 // peers disconnected and blocked for invalid input
-	SyncRefused     uint64 // inbound sync streams reset by the per-peer cap
+	SyncRefused     uint64 // inbound sync streams reset by the per-peer cap or the newcomers' cap
 	ConnsRefused    uint64 // connections refused by the gater (allowlist or block)
 	BlockedNow      int    // peers blocked at this moment
 	AllowlistActive bool

@@ -143,7 +143,7 @@ func (n *Node) syncConfig() antientropy.Config {
 
 // startSync registers the stream handler and starts the scheduler.
 func (n *Node) startSync() {
-	n.host.SetStreamHandler(syncProtocol, n.guardSync(n.handleSync))
+	n.host.SetStreamHandler(syncProtocol, n.guardSync(n.guardNewcomers(n.handleSync)))
 	n.wg.Add(1)
 	go n.syncLoop()
 }

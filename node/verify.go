@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -237,4 +238,36 @@ func (n *Node) onVerified(id peer.ID) {
 		n.log.Info("member joined", "peer", id)
 		n.replace()
 	}
+}
+
+// newcomerSessions caps the inbound sessions open at once with peers that
+// are not members (yet): a share of the protocol's inbound stream limit,
+// so peers that only say hello, however many, leave the rest to members.
+var newcomerSessions = int(limitSync.StreamsInbound / 8)
+
+// guardNewcomers wraps the sync handler with the newcomers' cap. A session
+// past it is reset before anything is read; the peer may retry, and a
+// member is never held up by it.
+func (n *Node) guardNewcomers(h network.StreamHandler) network.StreamHandler {
+	return func(s network.Stream) {
+		if n.members.isLive(s.Conn().RemotePeer()) {
+			h(s)
+			return
+		}
+		if n.newcomers.Add(1) > int64(newcomerSessions) {
+			n.newcomers.Add(-1)
+			n.sec.syncRefused.Add(1)
+			_ = s.Reset()
+			return
+		}
+		defer n.newcomers.Add(-1)
+		h(s)
+	}
+}
+
+// isLive reports whether id is a member.
+func (m *members) isLive(id peer.ID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.live[id] != nil
 }

@@ -346,3 +346,63 @@ func TestHeartbeatRootsAreNoHandoverProof(t *testing.T) {
 		}
 	}
 }
+
+// Peers that are not members get a bounded share of the inbound sessions:
+// sybils that say hello and stall cannot hold every slot, and a member's
+// sessions go on.
+func TestNewcomersCannotHoldEverySyncSlot(t *testing.T) {
+	ctx := context.Background()
+	nodes := startNodes(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	link(t, a, b)
+	waitFor(t, 10*time.Second, "b is a member of a", func() error {
+		if !a.members.isLive(b.ID()) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	const sybils, each = 40, 2
+	opened := 0
+	for range sybils {
+		h := attackerHost(t)
+		if err := dial(h, a); err != nil {
+			t.Fatal(err)
+		}
+		for range each {
+			s, err := h.NewStream(ctx, a.ID(), syncProtocol)
+			if err != nil {
+				continue
+			}
+			t.Cleanup(func() { s.Reset() })
+			f, err := newFramer(s, a.syncConfig().MaxFrameBytes, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours := hello{mesh: a.meshID, partitions: a.cfg.Partitions, name: a.cfg.Mesh, roots: make([]merkle.Hash, a.cfg.Partitions)}
+			ours.stores = make([]byte, bitmapLen(a.cfg.Partitions))
+			ours.fresh = make([]byte, len(ours.stores))
+			if f.write(appendHello(nil, ours)) == nil {
+				if _, err := f.read(); err == nil {
+					opened++ // and now it stalls
+				}
+			}
+		}
+	}
+	refused := a.SecurityStats().SyncRefused
+	t.Logf("%d stalled sessions held, %d refused", opened, refused)
+	if opened > newcomerSessions {
+		t.Errorf("%d stalled newcomer sessions held, cap %d", opened, newcomerSessions)
+	}
+	if refused == 0 {
+		t.Error("no newcomer session refused")
+	}
+	acked := writeKeys(t, a, "k", 20)
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.SyncWith(sctx, a.ID()); err != nil {
+		t.Fatalf("a member's session during the flood: %v", err)
+	}
+	if err := hasAll(ctx, b, acked); err != nil {
+		t.Fatal(err)
+	}
+}
