@@ -86,6 +86,7 @@ func (n *Node) handleLeave(s network.Stream) {
 	}
 	from := s.Conn().RemotePeer()
 	if n.members.leave(from, inc, n.cfg.Now()) {
+		n.tagMember(from, false)
 		n.log.Info("member left", "peer", from)
 		n.replace()
 	}

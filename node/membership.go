@@ -187,7 +187,11 @@ func (n *Node) receiveHeartbeats(sub *pubsub.Subscription) {
 			n.log.Info("member joined", "peer", from)
 			n.replace()
 		}
-		n.verifySoon(from) // a no-op for a verified member
+		if n.members.isLive(from) {
+			n.tagMember(from, true)
+		} else {
+			n.verifySoon(from)
+		}
 	}
 }
 
@@ -211,7 +215,7 @@ func (n *Node) membershipLoop() {
 		tick.Reset(n.cfg.HeartbeatInterval * scale)
 		changed := n.members.expire(n.cfg.Now(), scale*n.cfg.SuspectAfter, scale*n.cfg.DeadAfter,
 			func(id peer.ID) { n.log.Info("member suspected", "peer", id) },
-			func(id peer.ID) { n.log.Warn("member declared dead", "peer", id) })
+			func(id peer.ID) { n.log.Warn("member declared dead", "peer", id); n.tagMember(id, false) })
 		if changed || n.place() == nil {
 			n.replace()
 		}

@@ -41,7 +41,8 @@ var (
 	}
 	// Behind a NAT many devices share one address; libp2p's default of 8
 	// connections per IPv4 address would cut a mesh in pieces there.
-	limitPerIPv4 = []rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: 64}}
+	// Sybils from one network are capped per /24 as well.
+	limitPerIPv4 = []rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: 64}, {PrefixLength: 24, ConnCount: 256}}
 	limitPerIPv6 = []rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: 64}, {PrefixLength: 48, ConnCount: 256}}
 )
 

@@ -54,7 +54,11 @@ func (n *Node) hostOptions() ([]libp2p.Option, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: resource manager: %w", err)
 		}
-		opts = append(opts, libp2p.ResourceManager(rm))
+		cm, err := connManagerOption()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, libp2p.ResourceManager(rm), cm)
 	}
 	psk, err := loadSwarmKey(&n.cfg)
 	if err != nil {

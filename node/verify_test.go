@@ -406,3 +406,18 @@ func TestNewcomersCannotHoldEverySyncSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Members are tagged for the connection manager, so it trims sybils'
+// connections first.
+func TestMembersAreSparedByTheConnectionManager(t *testing.T) {
+	nodes := startNodes(t, 2, shardedConfig(0, 16))
+	a, b := nodes[0], nodes[1]
+	link(t, a, b)
+	tagged := func() error {
+		if info := a.Host().ConnManager().GetTagInfo(b.ID()); info == nil || info.Tags[memberTag] != memberTagValue {
+			return errors.New("b is not tagged as a member")
+		}
+		return nil
+	}
+	waitFor(t, 10*time.Second, "b tagged", tagged)
+}
