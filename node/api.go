@@ -67,7 +67,7 @@ func (n *Node) read(ctx context.Context, key []byte, kind crdt.Kind) (crdt.State
 		if fetchErr != nil && hint == nil {
 			return nil, fetchErr
 		}
-		s = mergeKinds(hint, remote)
+		s = joinStates(hint, remote)
 	}
 	if s == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, key)
