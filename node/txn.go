@@ -91,8 +91,12 @@ func (tx *txn) stage(key []byte, s crdt.State, delta crdt.State, stamp crdt.Time
 	c.stamp = stamp
 	if delta != nil {
 		// Each delta is below s, so their join is too, across a kind
-		// change within the batch as well.
-		c.delta = joinStates(c.delta, delta)
+		// change within the batch as well. c.delta is the batch's own.
+		if c.delta == nil {
+			c.delta = delta.Clone()
+		} else {
+			c.delta = crdt.Join(c.delta, delta)
+		}
 	}
 }
 
