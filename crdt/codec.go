@@ -6,9 +6,18 @@ import (
 	"fmt"
 )
 
-// EncodingVersion is the first byte of every encoding. Bump it (and keep a
-// decoder for the old one) if the body format ever changes.
+// EncodingVersion is the first byte of the encoding of every state at
+// generation zero: the layout of every release before kind generations,
+// kept byte for byte, so stored states, digests and older peers are
+// unaffected by them.
 const EncodingVersion = 1
+
+// EncodingVersionGen is the first byte of the encoding of a state at a
+// non-zero generation: the EncodingVersion layout with the generation
+// between the kind byte and the body. Each state has exactly one of the two
+// encodings. Bump past it (and keep decoders for both) if the body format
+// ever changes.
+const EncodingVersionGen = 2
 
 // MaxEncodedSize bounds Decode's input, so a hostile peer cannot make a node
 // allocate without limit. It is well above the default 1 MiB value limit.
@@ -16,7 +25,8 @@ const MaxEncodedSize = 64 << 20
 
 // Encode returns the canonical encoding of s:
 //
-//	[version byte][kind byte][body]
+//	[EncodingVersion][kind byte][body]                  generation zero
+//	[EncodingVersionGen][kind byte][generation][body]   otherwise
 //
 // Equal states encode to equal bytes whatever order their history was merged
 // in: every collection is sorted and causal contexts are kept compact. That
@@ -32,23 +42,33 @@ func Encode(s State) []byte {
 func AppendEncode(dst []byte, s State) []byte {
 	switch v := s.(type) {
 	case *LWW:
-		return v.appendBody(append(dst, EncodingVersion, byte(KindLWW)))
+		return v.appendBody(appendHeader(dst, KindLWW, v.gen))
 	case *MVRegister:
-		return v.appendBody(append(dst, EncodingVersion, byte(KindMVRegister)))
+		return v.appendBody(appendHeader(dst, KindMVRegister, v.gen))
 	case *Counter:
-		return v.appendBody(append(dst, EncodingVersion, byte(KindCounter)))
+		return v.appendBody(appendHeader(dst, KindCounter, v.gen))
 	case *ORSet:
-		return v.appendBody(append(dst, EncodingVersion, byte(KindSet)))
+		return v.appendBody(appendHeader(dst, KindSet, v.gen))
 	}
 	panic(fmt.Sprintf("crdt: cannot encode state of type %T", s))
 }
 
+func appendHeader(dst []byte, k Kind, gen Timestamp) []byte {
+	if gen.IsZero() {
+		return append(dst, EncodingVersion, byte(k))
+	}
+	return appendTimestamp(append(dst, EncodingVersionGen, byte(k)), gen)
+}
+
+// timestampSize bounds an encoded Timestamp.
+const timestampSize = 8 + 5 + 8
+
 func sizeHint(s State) int {
 	switch v := s.(type) {
 	case *LWW:
-		return 2 + 1 + 8 + 5 + 8 + 5 + len(v.value)
+		return 2 + timestampSize + 1 + timestampSize + 5 + len(v.value)
 	case *Counter:
-		return 2 + 1 + len(v.entries)*24
+		return 2 + timestampSize + 1 + len(v.entries)*24
 	}
 	return 64
 }
@@ -68,7 +88,7 @@ func Decode(b []byte) (State, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: missing version byte", ErrTruncated)
 	}
-	if b[0] != EncodingVersion {
+	if b[0] != EncodingVersion && b[0] != EncodingVersionGen {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownVersion, b[0])
 	}
 	if len(b) < 2 {
@@ -77,6 +97,10 @@ func Decode(b []byte) (State, error) {
 	// One copy up front; values and members then alias it instead of
 	// costing an allocation each.
 	r := reader{b: bytes.Clone(b[2:])}
+	var gen Timestamp
+	if b[0] == EncodingVersionGen {
+		gen = r.generation()
+	}
 	var s State
 	switch k := Kind(b[1]); k {
 	case KindLWW:
@@ -96,6 +120,7 @@ func Decode(b []byte) (State, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	setGeneration(s, gen)
 	return s, nil
 }
 
@@ -222,6 +247,21 @@ func (r *reader) timestamp() Timestamp {
 	t.Logical = uint32(l)
 	t.Node = NodeID(r.u64())
 	return t
+}
+
+// generation reads the generation of an EncodingVersionGen encoding: never
+// zero (that state has the EncodingVersion encoding) nor before the epoch
+// (generation zero is the least).
+func (r *reader) generation() Timestamp {
+	g := r.timestamp()
+	switch {
+	case r.err != nil:
+	case g.IsZero():
+		r.malformed("zero generation in a generation encoding")
+	case g.Wall < 0:
+		r.malformed("generation before the epoch")
+	}
+	return g
 }
 
 // maxSeq bounds every seq a decoder accepts, so that a node's next seq

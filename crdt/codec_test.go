@@ -2,9 +2,11 @@ package crdt
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,11 +40,66 @@ func sampleStates() map[string]State {
 	s1.Add(a, []byte("kiwi"))
 	s2.Merge(s1.Add(a, []byte("plum"))) // delta only: leaves a gap in s2's context
 
+	// The same kinds at a non-zero generation (see EncodingVersionGen).
+	gen := Timestamp{Wall: 7, Logical: 1, Node: b}
+	lwwGen := atGen(KindLWW, gen).(*LWW)
+	lwwGen.Set([]byte("moved"), gen)
+	tombGen := atGen(KindLWW, gen).(*LWW)
+	tombGen.Delete(Timestamp{Wall: 8, Node: a})
+	cGen := atGen(KindCounter, gen).(*Counter)
+	cGen.Add(a, -4)
+	sGen := atGen(KindSet, gen).(*ORSet)
+	sGen.Add(b, []byte("x"))
+	mvGen := atGen(KindMVRegister, gen).(*MVRegister)
+	mvGen.Write(a, []byte("w"))
+
 	return map[string]State{
 		"lww": lww, "lww-tombstone": tomb, "lww-empty": &LWW{},
 		"mv": mv1, "mv-empty": &MVRegister{},
 		"counter": c, "counter-empty": &Counter{},
 		"set": s2, "set-empty": &ORSet{},
+		"gen-lww": lwwGen, "gen-lww-tombstone": tombGen, "gen-lww-empty": atGen(KindLWW, gen),
+		"gen-mv": mvGen, "gen-counter": cGen, "gen-counter-empty": atGen(KindCounter, gen),
+		"gen-set": sGen, "gen-set-empty": atGen(KindSet, gen),
+	}
+}
+
+// atGen is NewAt for arguments known to be valid.
+func atGen(k Kind, gen Timestamp) State {
+	s, err := NewAt(k, gen)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// TestDecodesVersion1 decodes states encoded by the release before kind
+// generations (testdata/v1-states.txt, written by it): each is at
+// generation zero and re-encodes to the same bytes, so stored states and
+// their digests are unchanged.
+func TestDecodesVersion1(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "v1-states.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sampleStates()
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for _, line := range lines {
+		name, hexEnc, _ := strings.Cut(line, " ")
+		enc, err := hex.DecodeString(hexEnc)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		s, err := Decode(enc)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !s.Generation().IsZero() || !bytes.Equal(Encode(s), enc) || !Equal(s, want[name]) {
+			t.Errorf("%s: decoded at generation %v, re-encoded %x, want %x", name, s.Generation(), Encode(s), enc)
+		}
+	}
+	if len(lines) < 9 {
+		t.Fatalf("%d golden states, want every kind", len(lines))
 	}
 }
 
@@ -71,7 +128,7 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"empty", nil, ErrTruncated},
 		{"version only", []byte{EncodingVersion}, ErrTruncated},
-		{"unknown version", []byte{2, byte(KindLWW), 0}, ErrUnknownVersion},
+		{"unknown version", []byte{EncodingVersionGen + 1, byte(KindLWW), 0}, ErrUnknownVersion},
 		{"version zero", []byte{0}, ErrUnknownVersion},
 		{"unknown kind", []byte{EncodingVersion, 9}, ErrUnknownKind},
 		{"kind zero", []byte{EncodingVersion, 0, 0}, ErrUnknownKind},
@@ -84,6 +141,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"varint overflow", append([]byte{EncodingVersion, byte(KindCounter)}, bytes.Repeat([]byte{0xff}, 11)...), ErrMalformed},
 		{"huge count", []byte{EncodingVersion, byte(KindCounter), 0xff, 0xff, 0xff, 0xff, 0x0f}, ErrTruncated},
 		{"counter zero entry", append(append([]byte{EncodingVersion, byte(KindCounter), 1}, make([]byte, 8)...), 0, 0), ErrMalformed},
+		{"generation truncated", []byte{EncodingVersionGen, byte(KindLWW), 0, 0, 0}, ErrTruncated},
+		{"zero generation", append(append([]byte{EncodingVersionGen, byte(KindLWW)}, make([]byte, 17)...), lwwEmpty), ErrMalformed},
+		{"generation before the epoch", append(append([]byte{EncodingVersionGen, byte(KindCounter), 0x80}, make([]byte, 16)...), 0), ErrMalformed},
 		{"set member outside context", append(append([]byte{EncodingVersion, byte(KindSet), 0, 1, 1, 'x', 1}, make([]byte, 7)...), 1, 1), ErrMalformed},
 	}
 	for _, tc := range tests {
@@ -101,6 +161,13 @@ func TestDecodeErrors(t *testing.T) {
 	for n := 0; n < len(valid); n++ {
 		if _, err := Decode(valid[:n]); !errors.Is(err, ErrTruncated) {
 			t.Errorf("prefix %d/%d: %v, want ErrTruncated", n, len(valid), err)
+		}
+	}
+	// So is every prefix of one with a generation.
+	withGen := Encode(sampleStates()["gen-set"])
+	for n := 0; n < len(withGen); n++ {
+		if _, err := Decode(withGen[:n]); !errors.Is(err, ErrTruncated) {
+			t.Errorf("generation prefix %d/%d: %v, want ErrTruncated", n, len(withGen), err)
 		}
 	}
 }
@@ -254,6 +321,9 @@ func TestCollect(t *testing.T) {
 		{"counter", sampleStates()["counter"], false},
 		{"set", sampleStates()["set"], false},
 		{"mv", sampleStates()["mv"], false},
+		{"old tombstone of a later generation", sampleStates()["gen-lww-tombstone"], false},
+		{"empty lww of a later generation", sampleStates()["gen-lww-empty"], false},
+		{"empty set of a later generation", sampleStates()["gen-set-empty"], false},
 	}
 	for _, tc := range tests {
 		out, drop := Collect(tc.s, now, grace)

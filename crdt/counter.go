@@ -12,6 +12,7 @@ import (
 // carry the node's new totals, not the change) are idempotent. The zero
 // value is a counter at 0, ready to use.
 type Counter struct {
+	gen     Timestamp      // kind generation
 	entries []counterEntry // sorted by node; never both p and n zero
 }
 
@@ -23,8 +24,11 @@ type counterEntry struct {
 // Kind returns KindCounter.
 func (c *Counter) Kind() Kind { return KindCounter }
 
+// Generation returns the counter's kind generation.
+func (c *Counter) Generation() Timestamp { return c.gen }
+
 // Clone returns a copy of c.
-func (c *Counter) Clone() State { return &Counter{entries: slices.Clone(c.entries)} }
+func (c *Counter) Clone() State { return &Counter{gen: c.gen, entries: slices.Clone(c.entries)} }
 
 func (c *Counter) find(node NodeID) (int, bool) {
 	return slices.BinarySearchFunc(c.entries, node, func(e counterEntry, n NodeID) int { return cmp.Compare(e.node, n) })
@@ -35,7 +39,7 @@ func (c *Counter) find(node NodeID) (int, bool) {
 // total would lose to the old one under max-merge.
 func (c *Counter) Add(node NodeID, n int64) *Counter {
 	if n == 0 {
-		return &Counter{}
+		return &Counter{gen: c.gen}
 	}
 	i, ok := c.find(node)
 	if !ok {
@@ -47,7 +51,7 @@ func (c *Counter) Add(node NodeID, n int64) *Counter {
 	} else {
 		e.n = addSat(e.n, uint64(-(n+1))+1) // no overflow at MinInt64
 	}
-	return &Counter{entries: []counterEntry{*e}}
+	return &Counter{gen: c.gen, entries: []counterEntry{*e}}
 }
 
 func addSat(a, b uint64) uint64 {
@@ -126,9 +130,14 @@ func (a uint128) less(b uint128) bool {
 }
 
 // Merge merges o into c, per node the maximum of each total. It does not
-// allocate unless o knows a node c does not.
+// allocate unless o knows a node c does not, or is of a later generation
+// (which wins whole).
 func (c *Counter) Merge(o *Counter) {
-	if c == o {
+	switch g := o.gen.Compare(c.gen); {
+	case g > 0:
+		c.gen, c.entries = o.gen, slices.Clone(o.entries)
+		return
+	case g < 0 || c == o:
 		return
 	}
 	missing := 0

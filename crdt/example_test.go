@@ -81,3 +81,29 @@ func ExampleCollect() {
 	fmt.Println(drop)
 	// Output: true
 }
+
+func ExampleJoin() {
+	clk := crdt.NewClock(1, 0)
+	reg := &crdt.LWW{}
+	reg.Set([]byte("v"), clk.Now(10))
+
+	// A counter for the same key, from a node that created one there: at
+	// generation zero its kind outranks the register on every replica.
+	var counter crdt.Counter
+	counter.Add(2, 1)
+	s := crdt.Join(reg, &counter)
+	fmt.Println(s.Kind())
+
+	// A register write over it starts a new generation, stamped after the
+	// one it replaces, and wins back whole.
+	_ = clk.Observe(s.Generation(), 20)
+	gen := clk.Now(20)
+	put, _ := crdt.NewAt(crdt.KindLWW, gen)
+	put.(*crdt.LWW).Set([]byte("w"), gen)
+	s = crdt.Join(s, put)
+	v, _ := s.(*crdt.LWW).Value()
+	fmt.Println(s.Kind(), string(v))
+	// Output:
+	// counter
+	// lww w
+}

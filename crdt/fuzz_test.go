@@ -51,7 +51,10 @@ func FuzzDecode(f *testing.F) {
 		assertEqual(t, "a⊔a", merged(t, s, s), s)
 		empty, _ := New(s.Kind())
 		assertEqual(t, "∅⊔a", merged(t, empty, s), s)
-		Collect(s, 0, 0)
+		assertEqual(t, "∅lww⊔a", joined(t, &LWW{}, s), s)
+		if out, drop := Collect(s, 0, 0); drop && !s.Generation().IsZero() {
+			t.Fatalf("collected a state of generation %v", out.Generation())
+		}
 	})
 }
 
@@ -62,7 +65,7 @@ func FuzzMerge(f *testing.F) {
 	seeds := seedEncodings()
 	for _, a := range seeds {
 		for _, b := range seeds {
-			if len(a) > 1 && len(b) > 1 && a[1] == b[1] {
+			if len(a) > 1 && len(b) > 1 && (a[1] == b[1] || a[0] != b[0]) {
 				f.Add(a, b)
 			}
 		}
@@ -73,6 +76,10 @@ func FuzzMerge(f *testing.F) {
 		if !ok1 || !ok2 {
 			return
 		}
+		jab := joined(t, sa, sb)
+		assertEqual(t, "a⊔b vs b⊔a (Join)", jab, joined(t, sb, sa))
+		assertEqual(t, "(a⊔b)⊔b (Join)", joined(t, jab, sb), jab)
+		assertEqual(t, "(a⊔b)⊔a (Join)", joined(t, jab, sa), jab)
 		if sa.Kind() != sb.Kind() {
 			if err := Merge(sa.Clone(), sb); !errors.Is(err, ErrKindMismatch) {
 				t.Fatalf("merge of kinds %v, %v: %v", sa.Kind(), sb.Kind(), err)
@@ -83,6 +90,28 @@ func FuzzMerge(f *testing.F) {
 		assertEqual(t, "a⊔b vs b⊔a", ab, ba)
 		assertEqual(t, "(a⊔b)⊔b", merged(t, ab, sb), ab)
 		assertEqual(t, "(a⊔b)⊔a", merged(t, ab, sa), ab)
+		assertEqual(t, "Merge vs Join", ab, jab)
+	})
+}
+
+// FuzzJoin decodes three states of any kinds and generations and checks
+// the laws of the join across them, associativity included.
+func FuzzJoin(f *testing.F) {
+	seeds := seedEncodings()
+	for i, a := range seeds {
+		f.Add(a, seeds[(i+1)%len(seeds)], seeds[(i*7+3)%len(seeds)])
+	}
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		sa, ok1 := decodeOK(t, a)
+		sb, ok2 := decodeOK(t, b)
+		sc, ok3 := decodeOK(t, c)
+		if !ok1 || !ok2 || !ok3 {
+			return
+		}
+		ab := joined(t, sa, sb)
+		assertEqual(t, "a⊔b vs b⊔a", ab, joined(t, sb, sa))
+		assertEqual(t, "(a⊔b)⊔c vs a⊔(b⊔c)", joined(t, ab, sc), joined(t, sa, joined(t, sb, sc)))
+		assertEqual(t, "(a⊔b)⊔a", joined(t, ab, sa), ab)
 	})
 }
 
@@ -104,9 +133,12 @@ func seedEncodings() [][]byte {
 		[]byte{0xff, 0xff},
 		[]byte{EncodingVersion, byte(KindSet), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 		[]byte{EncodingVersion, byte(KindCounter), 0x80, 0x00},
+		[]byte{EncodingVersionGen, byte(KindLWW), 0x00},
 		[]byte("garbage that is not an encoding"),
 	)
 }
+
+func isVersion(b byte) bool { return b == EncodingVersion || b == EncodingVersionGen }
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz seed corpora from seedEncodings")
 
@@ -131,12 +163,25 @@ func TestSeedCorpus(t *testing.T) {
 		}
 		for i, a := range seeds {
 			for j, b := range seeds {
-				if len(a) > 1 && len(b) > 1 && a[1] == b[1] && a[0] == EncodingVersion {
+				if len(a) > 1 && len(b) > 1 && a[1] == b[1] && isVersion(a[0]) {
 					body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n[]byte(%q)\n", a, b)
 					if err := os.WriteFile(filepath.Join(mdir, fmt.Sprintf("seed%02d-%02d", i, j)), []byte(body), 0o644); err != nil {
 						t.Fatal(err)
 					}
 				}
+			}
+		}
+	}
+	if *updateCorpus {
+		jdir := filepath.Join("testdata", "fuzz", "FuzzJoin")
+		if err := os.MkdirAll(jdir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, a := range seeds {
+			b, c := seeds[(i+1)%len(seeds)], seeds[(i*7+3)%len(seeds)]
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n[]byte(%q)\n[]byte(%q)\n", a, b, c)
+			if err := os.WriteFile(filepath.Join(jdir, fmt.Sprintf("seed%02d", i)), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 // wins; a delete is a write of a tombstone, collected by Collect after the
 // grace period. The zero value is an empty register, ready to use.
 type LWW struct {
+	gen     Timestamp // kind generation
 	ts      Timestamp // zero: never written
 	value   []byte
 	deleted bool
@@ -16,6 +17,9 @@ type LWW struct {
 
 // Kind returns KindLWW.
 func (r *LWW) Kind() Kind { return KindLWW }
+
+// Generation returns the register's kind generation.
+func (r *LWW) Generation() Timestamp { return r.gen }
 
 // Clone returns a copy of r (sharing the immutable value bytes).
 func (r *LWW) Clone() State { c := *r; return &c }
@@ -26,9 +30,9 @@ func (r *LWW) Clone() State { c := *r; return &c }
 // value is copied.
 func (r *LWW) Set(value []byte, ts Timestamp) *LWW {
 	if ts.IsZero() {
-		return &LWW{}
+		return &LWW{gen: r.gen}
 	}
-	d := &LWW{ts: ts, value: bytes.Clone(value)}
+	d := &LWW{gen: r.gen, ts: ts, value: bytes.Clone(value)}
 	if d.value == nil {
 		d.value = []byte{} // Value reports ok with a non-nil empty slice
 	}
@@ -39,9 +43,9 @@ func (r *LWW) Set(value []byte, ts Timestamp) *LWW {
 // Delete writes a tombstone at ts and returns the delta.
 func (r *LWW) Delete(ts Timestamp) *LWW {
 	if ts.IsZero() {
-		return &LWW{}
+		return &LWW{gen: r.gen}
 	}
-	d := &LWW{ts: ts, deleted: true}
+	d := &LWW{gen: r.gen, ts: ts, deleted: true}
 	r.Merge(d)
 	return d
 }
@@ -61,11 +65,16 @@ func (r *LWW) Deleted() bool { return r.deleted }
 // Timestamp returns the timestamp of the winning write (zero if empty).
 func (r *LWW) Timestamp() Timestamp { return r.ts }
 
-// Merge merges o into r. It never allocates. Equal timestamps only arise
-// from a misbehaving writer; they are still resolved deterministically
-// (tombstone wins, then the greater value) so merge stays commutative.
+// Merge merges o into r. It never allocates. A register of a later
+// generation wins whole. Equal timestamps only arise from a misbehaving
+// writer; they are still resolved deterministically (tombstone wins, then
+// the greater value) so merge stays commutative.
 func (r *LWW) Merge(o *LWW) {
-	if o.ts.IsZero() {
+	switch c := o.gen.Compare(r.gen); {
+	case c > 0:
+		*r = *o
+		return
+	case c < 0 || o.ts.IsZero():
 		return
 	}
 	if r.ts.IsZero() || lwwLess(r, o) {

@@ -12,6 +12,7 @@ import (
 // records every dot seen, so a superseded sibling needs no tombstone.
 // The zero value is an empty register, ready to use.
 type MVRegister struct {
+	gen     Timestamp // kind generation
 	entries []mvEntry // sorted by dot; every dot is in cc
 	cc      causalContext
 }
@@ -24,9 +25,12 @@ type mvEntry struct {
 // Kind returns KindMVRegister.
 func (r *MVRegister) Kind() Kind { return KindMVRegister }
 
+// Generation returns the register's kind generation.
+func (r *MVRegister) Generation() Timestamp { return r.gen }
+
 // Clone returns a deep copy of r (sharing the immutable value bytes).
 func (r *MVRegister) Clone() State {
-	return &MVRegister{entries: slices.Clone(r.entries), cc: r.cc.clone()}
+	return &MVRegister{gen: r.gen, entries: slices.Clone(r.entries), cc: r.cc.clone()}
 }
 
 // Write sets the register to value on behalf of node, superseding every
@@ -41,7 +45,7 @@ func (r *MVRegister) Write(node NodeID, value []byte) *MVRegister {
 	for _, e := range r.entries {
 		dots = append(dots, e.dot) // the siblings this write supersedes
 	}
-	delta := &MVRegister{entries: []mvEntry{{dot: d, value: v}}, cc: contextOf(append(dots, d))}
+	delta := &MVRegister{gen: r.gen, entries: []mvEntry{{dot: d, value: v}}, cc: contextOf(append(dots, d))}
 	r.Merge(delta)
 	return delta
 }
@@ -58,9 +62,14 @@ func (r *MVRegister) Values() [][]byte {
 }
 
 // Merge merges o into r: a sibling survives if the other side holds it too
-// or has never seen its dot. It allocates only when o brings new siblings.
+// or has never seen its dot. It allocates only when o brings new siblings
+// or is of a later generation (which wins whole).
 func (r *MVRegister) Merge(o *MVRegister) {
-	if r == o {
+	switch g := o.gen.Compare(r.gen); {
+	case g > 0:
+		*r = *o.Clone().(*MVRegister)
+		return
+	case g < 0 || r == o:
 		return
 	}
 	kept := r.entries[:0]

@@ -12,6 +12,7 @@ import (
 // tombstone, and an add concurrent with the remove (a dot the remover never
 // saw) survives: add wins. The zero value is an empty set, ready to use.
 type ORSet struct {
+	gen     Timestamp        // kind generation
 	members map[string][]Dot // present members; dots sorted, never empty
 	index   map[Dot]string   // dot -> member, the inverse of members
 	cc      causalContext
@@ -20,9 +21,12 @@ type ORSet struct {
 // Kind returns KindSet.
 func (s *ORSet) Kind() Kind { return KindSet }
 
+// Generation returns the set's kind generation.
+func (s *ORSet) Generation() Timestamp { return s.gen }
+
 // Clone returns a deep copy of s.
 func (s *ORSet) Clone() State {
-	c := &ORSet{cc: s.cc.clone()}
+	c := &ORSet{gen: s.gen, cc: s.cc.clone()}
 	if len(s.members) > 0 {
 		s.ensureIndex()
 		c.members = make(map[string][]Dot, len(s.members))
@@ -51,6 +55,7 @@ func (s *ORSet) Add(node NodeID, member []byte) *ORSet {
 	}
 	var buf [4]Dot
 	delta := &ORSet{
+		gen:     s.gen,
 		members: map[string][]Dot{m: {d}},
 		cc:      contextOf(append(append(buf[:0], old...), d)),
 	}
@@ -70,7 +75,7 @@ func (s *ORSet) Add(node NodeID, member []byte) *ORSet {
 // causal context of the removed dots. Removing an absent member returns an
 // empty delta.
 func (s *ORSet) Remove(member []byte) *ORSet {
-	delta := &ORSet{}
+	delta := &ORSet{gen: s.gen}
 	old, ok := s.members[string(member)]
 	if !ok {
 		return delta
@@ -138,9 +143,14 @@ func (s *ORSet) Contains(member []byte) bool {
 func (s *ORSet) Len() int { return len(s.members) }
 
 // Merge merges o into s. Cost is O(|o| + min(|s|, dots in o's context)), so
-// merging a small delta into a large set does not walk the whole set.
+// merging a small delta into a large set does not walk the whole set. A set
+// of a later generation wins whole.
 func (s *ORSet) Merge(o *ORSet) {
-	if s == o {
+	switch g := o.gen.Compare(s.gen); {
+	case g > 0:
+		*s = *o.Clone().(*ORSet)
+		return
+	case g < 0 || s == o:
 		return
 	}
 	s.ensureIndex()

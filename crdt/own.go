@@ -17,11 +17,11 @@ func Own(s State, node NodeID) State {
 	switch v := s.(type) {
 	case *Counter:
 		if i, ok := v.find(node); ok {
-			return &Counter{entries: []counterEntry{v.entries[i]}}
+			return &Counter{gen: v.gen, entries: []counterEntry{v.entries[i]}}
 		}
 	case *ORSet:
 		if cc := v.cc.only(node); !cc.empty() {
-			out := &ORSet{cc: cc}
+			out := &ORSet{gen: v.gen, cc: cc}
 			for m, ds := range v.members {
 				if mine := ownDots(ds, node); len(mine) > 0 {
 					out.initMaps()
@@ -35,7 +35,7 @@ func Own(s State, node NodeID) State {
 		}
 	case *MVRegister:
 		if cc := v.cc.only(node); !cc.empty() {
-			out := &MVRegister{cc: cc}
+			out := &MVRegister{gen: v.gen, cc: cc}
 			for _, e := range v.entries {
 				if e.dot.Node == node {
 					out.entries = append(out.entries, e)

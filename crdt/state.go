@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 )
@@ -36,14 +37,18 @@ func (k Kind) String() string {
 func (k Kind) Valid() bool { return k >= KindLWW && k <= KindSet }
 
 // State is any CRDT value: *LWW, *MVRegister, *Counter or *ORSet. Deltas are
-// States of the same kind (delta-state CRDTs), so one Merge serves both full
-// states from anti-entropy and deltas from gossip.
+// States of the same kind and generation (delta-state CRDTs), so one Join
+// serves both full states from anti-entropy and deltas from gossip.
 //
 // Byte slices inside a state (values, members) are never modified in place,
 // so merges and clones share them; callers must not modify slices they pass
 // in after the call, nor slices they get back.
 type State interface {
 	Kind() Kind
+	// Generation is the kind generation (see the package doc): zero for a
+	// state written the ordinary way, the stamp of the operation that
+	// gave the key this kind otherwise.
+	Generation() Timestamp
 	Clone() State
 }
 
@@ -70,8 +75,74 @@ func New(k Kind) (State, error) {
 	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, uint8(k))
 }
 
-// Merge merges src into dst in place. It returns an error wrapping
-// ErrKindMismatch if the kinds differ (dst is then unchanged).
+// NewAt returns the empty state of kind k at generation gen: the state a
+// local operation that changes a key's kind starts from. gen must not be
+// before the epoch (negative Wall): generation zero is the least of all.
+func NewAt(k Kind, gen Timestamp) (State, error) {
+	if gen.Wall < 0 {
+		return nil, fmt.Errorf("%w: generation %v is before the epoch", ErrMalformed, gen)
+	}
+	s, err := New(k)
+	if err != nil {
+		return nil, err
+	}
+	setGeneration(s, gen)
+	return s, nil
+}
+
+// setGeneration sets the generation of an empty state.
+func setGeneration(s State, gen Timestamp) {
+	switch v := s.(type) {
+	case *LWW:
+		v.gen = gen
+	case *MVRegister:
+		v.gen = gen
+	case *Counter:
+		v.gen = gen
+	case *ORSet:
+		v.gen = gen
+	}
+}
+
+// CompareRank orders two states by generation, then kind byte. Join keeps
+// the one that ranks higher whole; states of equal rank merge.
+func CompareRank(a, b State) int {
+	if c := a.Generation().Compare(b.Generation()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Kind(), b.Kind())
+}
+
+// Join returns dst ⊔ src, the lattice join across kinds and generations:
+// the state of higher rank (CompareRank) wins whole, and states of equal
+// rank merge as their type does. It merges into dst in place and returns
+// it, unless src ranks higher: then it returns a clone of src and leaves
+// dst as it was. A nil state is an absent key: Join(nil, src) is a clone
+// of src, Join(dst, nil) is dst. Join is commutative, associative and
+// idempotent over every state Decode accepts, so replicas agree whatever
+// order states arrive in.
+func Join(dst, src State) State {
+	switch {
+	case src == nil:
+		return dst
+	case dst == nil:
+		return src.Clone()
+	}
+	switch c := CompareRank(dst, src); {
+	case c < 0:
+		return src.Clone()
+	case c > 0:
+		return dst
+	}
+	if err := Merge(dst, src); err != nil {
+		panic(err) // equal rank is equal kind
+	}
+	return dst
+}
+
+// Merge merges src into dst in place: a join of two states of one kind,
+// generations included. It returns an error wrapping ErrKindMismatch if
+// the kinds differ (dst is then unchanged); use Join for states that may.
 func Merge(dst, src State) error {
 	switch d := dst.(type) {
 	case *LWW:
@@ -143,9 +214,18 @@ func DigestOfState(s State) Digest {
 // carries no information. The node only collects register tombstones
 // (see retention.Policy.Collectable), so replicas never disagree on an
 // empty state one of them wrote.
+//
+// A state at a non-zero generation is never dropped, tombstone or empty:
+// it outranks every state of an older generation, of any kind, and those
+// (counters, sets) carry no time by which a replica that was away could
+// tell that they are old. Forgetting it could let such a replica bring a
+// deleted counter or set back.
 func Collect(s State, now int64, grace time.Duration) (out State, drop bool) {
 	if grace < 0 {
 		grace = 0
+	}
+	if !s.Generation().IsZero() {
+		return s, false
 	}
 	switch v := s.(type) {
 	case *LWW:

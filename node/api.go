@@ -67,7 +67,7 @@ func (n *Node) read(ctx context.Context, key []byte, kind crdt.Kind) (crdt.State
 		if fetchErr != nil && hint == nil {
 			return nil, fetchErr
 		}
-		s = mergeKinds(hint, remote)
+		s = joinStates(hint, remote)
 	}
 	if s == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, key)
@@ -78,8 +78,9 @@ func (n *Node) read(ctx context.Context, key []byte, kind crdt.Kind) (crdt.State
 	return s, nil
 }
 
-// Put sets key to value (last-writer-wins register). It returns once the
-// write is durable in the local store; the delta is then gossiped.
+// Put sets key to value (last-writer-wins register), over a value of any
+// other kind too. It returns once the write is durable in the local store;
+// the delta is then gossiped.
 func (n *Node) Put(ctx context.Context, key, value []byte) error {
 	if err := n.checkValue(value); err != nil {
 		return err
@@ -103,8 +104,10 @@ func (n *Node) Get(ctx context.Context, key []byte) ([]byte, error) {
 	return v, nil
 }
 
-// Delete removes a register's value, leaving a tombstone that every node
-// collects once Config.TombstoneGrace has passed since the delete.
+// Delete removes a register's value, or a value of any other kind, leaving
+// a tombstone that every node collects once Config.TombstoneGrace has
+// passed since the delete (a tombstone that replaced another kind is kept:
+// see package retention).
 func (n *Node) Delete(ctx context.Context, key []byte) error {
 	return n.mutate(ctx, localOp{key: key, kind: crdt.KindLWW, apply: func(s crdt.State, ts crdt.Timestamp) crdt.State {
 		return s.(*crdt.LWW).Delete(ts)
@@ -112,7 +115,8 @@ func (n *Node) Delete(ctx context.Context, key []byte) error {
 }
 
 // Incr adds delta (which may be negative) to a counter and returns the
-// counter's new local value. An increment that would take the value out
+// counter's new local value. On a deleted or absent key it starts a
+// counter; on a value of another kind it returns ErrWrongKind. An increment that would take the value out
 // of the int64 range is refused with ErrCounterRange, nothing written.
 func (n *Node) Incr(ctx context.Context, key []byte, delta int64) (int64, error) {
 	var total int64
@@ -146,6 +150,8 @@ func (n *Node) Counter(ctx context.Context, key []byte) (int64, error) {
 }
 
 // SAdd adds member to the set at key (add wins over a concurrent remove).
+// On a deleted or absent key it starts a set; on a value of another kind
+// it returns ErrWrongKind.
 func (n *Node) SAdd(ctx context.Context, key, member []byte) error {
 	if err := n.checkValue(member); err != nil {
 		return err

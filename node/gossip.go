@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -263,8 +262,7 @@ func (n *Node) applyRemote(tx *txn, r *received) error {
 			n.stats.deltasDropped.Add(1)
 			continue
 		}
-		_, err := tx.mergeRemote(rec.key, rec.state)
-		if err != nil && !errors.Is(err, crdt.ErrKindMismatch) {
+		if _, err := tx.mergeRemote(rec.key, rec.state); err != nil {
 			return err
 		}
 	}

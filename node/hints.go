@@ -222,20 +222,18 @@ func (n *Node) serveKV(from peer.ID, req []byte) (byte, []byte) {
 	return n.refuseKV(from, fmt.Errorf("%w: unknown kv operation %d", ErrBadFrame, op))
 }
 
-// mergeKinds merges b into a (either may be nil) by the same rule as
-// txn.mergeRemote: within a kind CRDT merge, across kinds the higher wins.
-func mergeKinds(a, b crdt.State) crdt.State {
+// joinStates returns a ⊔ b (either may be nil: absent) by crdt.Join, the
+// rule every path joins states by, without modifying a or b.
+func joinStates(a, b crdt.State) crdt.State {
 	switch {
 	case b == nil:
 		return a
-	case a == nil || a.Kind() < b.Kind():
+	case a == nil || crdt.CompareRank(a, b) < 0:
 		return b.Clone()
-	case a.Kind() > b.Kind():
+	case crdt.CompareRank(a, b) > 0:
 		return a
 	}
-	out := a.Clone()
-	_ = crdt.Merge(out, b)
-	return out
+	return crdt.Join(a.Clone(), b)
 }
 
 // handoffLoop hands hints off to holders: whenever a hint is written, and

@@ -94,7 +94,7 @@ func (n *Node) fetchAll(ctx context.Context, key []byte) (crdt.State, error) {
 	for _, a := range answers {
 		if a.answered {
 			answered++
-			merged = mergeKinds(merged, a.state)
+			merged = joinStates(merged, a.state)
 		}
 	}
 	if answered == 0 {

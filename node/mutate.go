@@ -86,7 +86,7 @@ func (n *Node) mutate(ctx context.Context, op localOp) (err error) {
 			if err != nil {
 				return err
 			}
-			cur = mergeKinds(cur, hint)
+			cur = joinStates(cur, hint)
 		}
 		if cur, err = tx.localBase(op.key, cur); err != nil {
 			return err
@@ -108,6 +108,16 @@ func (n *Node) placementUnsettled() bool {
 	return n.cfg.Replication > 0 && n.cfg.Now().Sub(n.started) < n.cfg.SuspectAfter
 }
 
+// Kind changes (see package crdt, "Kinds and generations"). A register
+// write or delete on a key of another kind overwrites it: it starts a
+// register at a new generation, its own stamp, which outranks the state it
+// replaces. Counter, set and multi-value operations start their kind on an
+// absent key (generation zero, so concurrent creators merge) and on a
+// register tombstone (at the tombstone's generation, which their kind
+// outranks); on a live register or another kind they answer ErrWrongKind.
+// So no state a member gossips can make a key unwritable: DELETE then the
+// operation always works.
+
 // applyOp applies a local operation to a copy of cur (nil: a new state of
 // kind). Event loop only: it ticks the clock.
 func (n *Node) applyOp(o localOp, cur crdt.State) (next, delta crdt.State, stamp crdt.Timestamp, err error) {
@@ -115,27 +125,75 @@ func (n *Node) applyOp(o localOp, cur crdt.State) (next, delta crdt.State, stamp
 		return nil, nil, stamp, n.disk.errFull()
 	}
 	key, kind := o.key, o.kind
-	if cur == nil {
+	rekind := false
+	switch {
+	case cur == nil:
 		if cur, err = crdt.New(kind); err != nil {
 			return nil, nil, stamp, err
 		}
-	} else if cur.Kind() != kind {
-		return nil, nil, stamp, fmt.Errorf("%w: %q is a %s", ErrWrongKind, key, kindName(cur.Kind()))
-	} else {
+	case cur.Kind() == kind:
 		cur = cur.Clone()
+	case kind == crdt.KindLWW:
+		rekind = true // the generation is the write's stamp, below
+	case vacantRegister(cur):
+		if cur, err = crdt.NewAt(kind, cur.Generation()); err != nil {
+			return nil, nil, stamp, err
+		}
+	default:
+		return nil, nil, stamp, fmt.Errorf("%w: %q is a %s", ErrWrongKind, key, kindName(cur.Kind()))
+	}
+	physical := n.cfg.Now().UnixNano()
+	if err := n.observeState(cur, physical); err != nil {
+		return nil, nil, stamp, fmt.Errorf("%w: state of %q is ahead of this node's clock: %w", ErrUnavailable, key, err)
+	}
+	if rekind {
+		if cur, err = crdt.NewAt(kind, n.clock.Now(physical)); err != nil {
+			return nil, nil, stamp, err
+		}
 	}
 	if o.check != nil {
 		if err := o.check(cur); err != nil {
 			return nil, nil, stamp, err
 		}
 	}
-	stamp = n.clock.Now(n.cfg.Now().UnixNano())
+	if rekind {
+		stamp = cur.Generation() // the generation's first write: one stamp for both
+	} else {
+		stamp = n.clock.Now(physical)
+	}
 	delta = o.apply(cur, stamp)
 	if size := len(crdt.Encode(cur)); size > n.cfg.MaxValueBytes+1024 {
 		return nil, nil, stamp, fmt.Errorf("%w: state of %q would grow to %d bytes", ErrValueTooLarge, key, size)
 	}
 	n.stats.puts.Add(1)
 	return cur, delta, stamp, nil
+}
+
+// vacantRegister reports whether s is a register without a value: deleted,
+// or never written.
+func vacantRegister(s crdt.State) bool {
+	r, ok := s.(*crdt.LWW)
+	if !ok {
+		return false
+	}
+	_, live := r.Value()
+	return !live
+}
+
+// observeState makes the clock's next stamp newer than every timestamp in
+// s (its generation, a register's write), so a local write never loses to
+// the state it starts from, however far ahead within Config.MaxClockDrift
+// its writer's clock was. It fails only for a state stamped further ahead
+// than the drift limit (checkRecord refuses those from peers): writing
+// then would stamp an operation older than what it replaces.
+func (n *Node) observeState(s crdt.State, physical int64) error {
+	if err := n.clock.Observe(s.Generation(), physical); err != nil {
+		return err
+	}
+	if r, ok := s.(*crdt.LWW); ok {
+		return n.clock.Observe(r.Timestamp(), physical)
+	}
+	return nil
 }
 
 // mutateHint writes a key whose partition this node does not hold: it
@@ -173,7 +231,7 @@ func (n *Node) mutateHint(ctx context.Context, op localOp) error {
 		if hint == nil && local == nil && own == nil && fetchErr != nil && op.kind != crdt.KindLWW {
 			return fetchErr
 		}
-		base, err := tx.localBase(op.key, mergeKinds(mergeKinds(hint, remote), local))
+		base, err := tx.localBase(op.key, joinStates(joinStates(hint, remote), local))
 		if err != nil {
 			return err
 		}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gossipmesh/gossipmesh/crdt"
 	"github.com/gossipmesh/gossipmesh/sync/antientropy"
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -489,7 +488,7 @@ func (n *Node) mergeRecords(tx *txn, from peer.ID, recs []antientropy.Record) er
 			n.noteInvalid(from)
 			continue
 		}
-		if _, err := tx.mergeRemote(r.Key, s); err != nil && !errors.Is(err, crdt.ErrKindMismatch) {
+		if _, err := tx.mergeRemote(r.Key, s); err != nil {
 			return err
 		}
 	}

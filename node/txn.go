@@ -90,10 +90,12 @@ func (tx *txn) stage(key []byte, s crdt.State, delta crdt.State, stamp crdt.Time
 	}
 	c.stamp = stamp
 	if delta != nil {
+		// Each delta is below s, so their join is too, across a kind
+		// change within the batch as well. c.delta is the batch's own.
 		if c.delta == nil {
 			c.delta = delta.Clone()
-		} else if err := crdt.Merge(c.delta, delta); err != nil {
-			c.delta = s.Clone() // kinds differ within the batch: gossip the full state
+		} else {
+			c.delta = crdt.Join(c.delta, delta)
 		}
 	}
 }
@@ -158,7 +160,7 @@ func (tx *txn) localBase(key []byte, cur crdt.State) (crdt.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return mergeKinds(cur, own), nil
+	return joinStates(cur, own), nil
 }
 
 // recordOwn stages this node's own part of next, the state its local
@@ -190,9 +192,9 @@ func (tx *txn) stageDrop(key []byte) {
 }
 
 // mergeRemote merges a state received from a peer into key and reports
-// whether the local state changed. States of different kinds for one key
-// (a user error on two nodes) resolve deterministically: the higher kind
-// wins, which keeps merge a lattice join so replicas still agree.
+// whether the local state changed. It joins by crdt.Join, so states of
+// different kinds or kind generations for one key resolve alike on every
+// replica: the higher rank wins whole.
 //
 // While the store is full (see diskGuard) the state is not stored and
 // counted instead: anti-entropy brings it once space returns.
@@ -206,27 +208,15 @@ func (tx *txn) mergeRemote(key []byte, remote crdt.State) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var next crdt.State
 	quiet := false
-	switch {
-	case cur == nil || cur.Kind() < remote.Kind():
-		next = remote.Clone()
-	case cur.Kind() > remote.Kind():
-		return false, nil
-	default:
-		before := crdt.Encode(cur)
-		next = cur.Clone()
-		if err := crdt.Merge(next, remote); err != nil {
-			return false, err
+	next := joinStates(cur, remote)
+	if cur != nil && (next == cur || bytes.Equal(crdt.Encode(cur), crdt.Encode(next))) {
+		// Unchanged, but a quarantined key the peer also holds is
+		// confirmed: staged again, it returns to the tree.
+		if !tx.n.quar.holds(partitionOf(key, tx.n.cfg.Partitions), key) {
+			return false, nil
 		}
-		if bytes.Equal(before, crdt.Encode(next)) {
-			// Unchanged, but a quarantined key the peer also holds is
-			// confirmed: staged again, it returns to the tree.
-			if !tx.n.quar.holds(partitionOf(key, tx.n.cfg.Partitions), key) {
-				return false, nil
-			}
-			quiet = true
-		}
+		quiet = true
 	}
 	tx.remote = true
 	defer func() { tx.remote = false }()

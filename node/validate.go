@@ -10,8 +10,9 @@ import (
 // the node, on every path it can arrive by: gossip deltas, anti-entropy
 // records, hinted handoff and holder answers, and restore from a backup. It
 // checks the key, the encoded size, the encoding and kind, and every
-// timestamp inside the state against Config.MaxClockDrift: a register
-// stamped in the far future would win over every honest write after it.
+// timestamp inside the state against Config.MaxClockDrift (its kind
+// generation, a register's write): a register stamped in the far future
+// would win over every honest write after it.
 func (n *Node) checkRecord(key, state []byte) (crdt.State, error) {
 	if err := n.checkKey(key); err != nil {
 		return nil, err
@@ -23,9 +24,16 @@ func (n *Node) checkRecord(key, state []byte) (crdt.State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadFrame, err)
 	}
-	if lww, ok := s.(*crdt.LWW); ok && n.cfg.MaxClockDrift > 0 &&
-		lww.Timestamp().Wall > n.cfg.Now().Add(n.cfg.MaxClockDrift).UnixNano() {
-		return nil, fmt.Errorf("%w: state of %q", crdt.ErrClockDrift, key)
+	if n.cfg.MaxClockDrift > 0 {
+		limit := n.cfg.Now().Add(n.cfg.MaxClockDrift).UnixNano()
+		if s.Generation().Wall > limit {
+			// A generation stamped in the far future would outrank every
+			// honest kind change after it.
+			return nil, fmt.Errorf("%w: kind generation of %q", crdt.ErrClockDrift, key)
+		}
+		if lww, ok := s.(*crdt.LWW); ok && lww.Timestamp().Wall > limit {
+			return nil, fmt.Errorf("%w: state of %q", crdt.ErrClockDrift, key)
+		}
 	}
 	return s, nil
 }

@@ -48,3 +48,31 @@ func TestFutureStateIsRefusedOnEveryPath(t *testing.T) {
 		t.Fatal("the refused record was not counted")
 	}
 }
+
+// A kind generation is a timestamp like any other in a state: one stamped
+// beyond the drift limit would outrank every honest kind change after it,
+// so it is refused on the one validation path; one within it is taken.
+func TestFutureGenerationIsRefused(t *testing.T) {
+	ctx := context.Background()
+	n := startNodes(t, 1, nil)[0]
+	at := func(d time.Duration) []byte {
+		s, err := crdt.NewAt(crdt.KindCounter, crdt.Timestamp{Wall: time.Now().Add(d).UnixNano(), Node: 9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.(*crdt.Counter).Add(9, 1)
+		return crdt.Encode(s)
+	}
+	if _, err := n.checkRecord([]byte("k"), at(24*time.Hour)); !errors.Is(err, crdt.ErrClockDrift) {
+		t.Fatalf("checkRecord: %v, want ErrClockDrift", err)
+	}
+	if err := n.MergeStates(ctx, []StateRecord{{Key: []byte("k"), State: at(24 * time.Hour)}}); !errors.Is(err, crdt.ErrClockDrift) {
+		t.Fatalf("restore of a future generation: %v, want ErrClockDrift", err)
+	}
+	if err := n.MergeStates(ctx, []StateRecord{{Key: []byte("k"), State: at(n.cfg.MaxClockDrift / 2)}}); err != nil {
+		t.Fatalf("restore of a generation within the drift: %v", err)
+	}
+	if v, err := n.Counter(ctx, []byte("k")); err != nil || v != 1 {
+		t.Fatalf("counter = %d, %v", v, err)
+	}
+}

@@ -23,9 +23,19 @@
 // elsewhere, and are dropped. Its newer states, its own recent writes
 // among them, are kept and spread as usual.
 //
-// Counters, sets and multi-value registers have no delete of a whole key:
+// Counters, sets and multi-value registers have no delete of their own:
 // a removed set member leaves only the set's causal context, one entry
 // per writer, and there is no tombstone to collect or to resurrect.
+//
+// A register write or delete can overwrite a key of another kind, at a new
+// kind generation (see package crdt). A tombstone of such a generation is
+// never collected: a replica that was away may still hold the counter or
+// set it replaced, and those carry no time by which Old could tell them
+// for old, so only the tombstone itself keeps them from coming back. It
+// costs one small record per key deleted after a kind change. Tombstones
+// of generation zero only ever outrank registers of generation zero, which
+// Old covers, so the rules above stay whole for them; a tombstone's age is
+// its write's stamp.
 //
 // # Example
 //

@@ -24,8 +24,8 @@ func (p Policy) Cutoff(now int64) int64 {
 	return now - int64(p.Grace)
 }
 
-// Collectable reports whether s is a register tombstone older than the
-// grace, which every replica deletes from its store. Other empty states
+// Collectable reports whether s is a register tombstone of generation
+// zero older than the grace, which every replica deletes from its store. Other empty states
 // are not: a replica that wrote one keeps it, so one that dropped it on
 // arrival would differ from it for good.
 func (p Policy) Collectable(s crdt.State, now int64) bool {
@@ -61,10 +61,12 @@ func (p Policy) SweepInterval() time.Duration {
 }
 
 // TombstoneWall returns the timestamp's wall time of s if s is a register
-// tombstone: the time by which a tombstone index orders it.
+// tombstone that may be collected (of kind generation zero: see the
+// package doc): the time by which a tombstone index orders it. A
+// tombstone's age is its write's stamp, not its generation.
 func TombstoneWall(s crdt.State) (int64, bool) {
 	r, ok := s.(*crdt.LWW)
-	if !ok || !r.Deleted() {
+	if !ok || !r.Deleted() || !r.Generation().IsZero() {
 		return 0, false
 	}
 	return r.Timestamp().Wall, true

@@ -129,3 +129,29 @@ func TestStaleAndOld(t *testing.T) {
 		t.Fatalf("sweep interval for a 1 h grace = %v, want 1m", got)
 	}
 }
+
+// A tombstone written at a non-zero kind generation (a delete that
+// replaced another kind) is never collected nor indexed for collection,
+// however old: a replica that was away may still hold the kind it
+// replaced.
+func TestTombstoneOfAKindChangeIsKept(t *testing.T) {
+	p := retention.Policy{Grace: grace}
+	gen := crdt.Timestamp{Wall: 5, Node: 1}
+	s, err := crdt.NewAt(crdt.KindLWW, gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.(*crdt.LWW).Delete(crdt.Timestamp{Wall: 6, Node: 1})
+	now := int64(10 * grace)
+	if p.Collectable(s, now) {
+		t.Fatal("tombstone of a kind change is collectable")
+	}
+	if _, ok := retention.TombstoneWall(s); ok {
+		t.Fatal("tombstone of a kind change is indexed for collection")
+	}
+	plain := &crdt.LWW{}
+	plain.Delete(crdt.Timestamp{Wall: 6, Node: 1})
+	if !p.Collectable(plain, now) {
+		t.Fatal("tombstone of generation zero is not collectable")
+	}
+}
