@@ -35,7 +35,15 @@ func rendezvousScore(p uint32, m peer.ID) uint64 {
 // highest rendezvous score, plus every member that pins it. r = 0 places
 // every partition on every member. A member change moves only the
 // partitions whose top r changed, about r/len(members) of them.
-func computePlacement(self peer.ID, members []peer.ID, pins map[peer.ID][]uint32, partitions, r int) *placement {
+//
+// A member in full (its store full, as its heartbeat says) is a candidate
+// only for the partitions it stores (full[m][p]): it keeps what it has and
+// gets nothing new, and the next members by score take its place. A
+// partition no candidate is left for (every member full, none storing it)
+// is placed as if none were full, so every partition has holders. Every
+// input comes from the members' own heartbeats, so every node computes the
+// same placement.
+func computePlacement(self peer.ID, members []peer.ID, pins map[peer.ID][]uint32, full map[peer.ID][]bool, partitions, r int) *placement {
 	ms := slices.Clone(members)
 	if !slices.Contains(ms, self) {
 		ms = append(ms, self)
@@ -47,14 +55,18 @@ func computePlacement(self peer.ID, members []peer.ID, pins map[peer.ID][]uint32
 		id    peer.ID
 		score uint64
 	}
-	ranked := make([]scored, len(ms))
+	ranked := make([]scored, 0, len(ms))
 	for p := range partitions {
 		var hs []peer.ID
-		if r <= 0 || r >= len(ms) {
+		cands := candidates(ms, full, uint32(p))
+		if r <= 0 {
 			hs = slices.Clone(ms)
+		} else if r >= len(cands) {
+			hs = slices.Clone(cands)
 		} else {
-			for i, m := range ms {
-				ranked[i] = scored{m, rendezvousScore(uint32(p), m)}
+			ranked = ranked[:0]
+			for _, m := range cands {
+				ranked = append(ranked, scored{m, rendezvousScore(uint32(p), m)})
 			}
 			slices.SortFunc(ranked, func(a, b scored) int {
 				if c := cmp.Compare(b.score, a.score); c != 0 {
@@ -76,6 +88,24 @@ func computePlacement(self peer.ID, members []peer.ID, pins map[peer.ID][]uint32
 		pl.held[p] = slices.Contains(hs, self)
 	}
 	return pl
+}
+
+// candidates returns the members placement may give partition p: all
+// but those in full that do not store p; all if that leaves none.
+func candidates(ms []peer.ID, full map[peer.ID][]bool, p uint32) []peer.ID {
+	if len(full) == 0 {
+		return ms
+	}
+	out := make([]peer.ID, 0, len(ms))
+	for _, m := range ms {
+		if stores, ok := full[m]; !ok || int(p) < len(stores) && stores[p] {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return ms
+	}
+	return out
 }
 
 // holds reports whether member m holds partition p.

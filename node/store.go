@@ -65,7 +65,7 @@ func openStore(cfg *Config) (ds.Batching, bool, error) {
 	case cfg.Datastore != nil:
 		return cfg.Datastore, false, nil
 	case cfg.Memory:
-		return dssync.MutexWrap(ds.NewMapDatastore()), true, nil
+		return dssync.MutexWrap(newSizedMap()), true, nil
 	}
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {

@@ -1,0 +1,102 @@
+package node
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/gossipmesh/gossipmesh/sync/merkle"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func TestHeartbeatCarriesTheFullFlagAndReadsVersionOne(t *testing.T) {
+	hb := heartbeat{mesh: meshID("m", 16, 2), incarnation: 7, pins: []uint32{3},
+		roots: []partitionRoot{{2, merkle.Hash{1}}, {5, merkle.Hash{2}}}, addrs: [][]byte{[]byte("addr")}}
+	plain := appendHeartbeat(nil, hb)
+	if plain[0] != heartbeatV1 {
+		t.Fatalf("a heartbeat without flags is version %d, want %d (readable by earlier releases)", plain[0], heartbeatV1)
+	}
+	got, err := decodeHeartbeat(plain, 16)
+	if err != nil || got.flags != 0 || got.incarnation != 7 || len(got.roots) != 2 {
+		t.Fatalf("version 1 decoded as %+v, %v", got, err)
+	}
+	hb.flags = hbFull
+	full := appendHeartbeat(nil, hb)
+	if full[0] != heartbeatVersion {
+		t.Fatalf("a full node's heartbeat is version %d, want %d", full[0], heartbeatVersion)
+	}
+	got, err = decodeHeartbeat(full, 16)
+	if err != nil || got.flags&hbFull == 0 || !slices.Equal(got.pins, hb.pins) || len(got.addrs) != 1 {
+		t.Fatalf("version 2 decoded as %+v, %v", got, err)
+	}
+	for name, b := range map[string][]byte{
+		"no flags":       full[:len(full)-1],
+		"trailing bytes": append(slices.Clone(full), 0),
+		"version 3":      append([]byte{heartbeatVersion + 1}, full[1:]...),
+		"version 0":      append([]byte{0}, plain[1:]...),
+	} {
+		if _, err := decodeHeartbeat(b, 16); !errors.Is(err, ErrBadEnvelope) {
+			t.Errorf("%s: %v, want ErrBadEnvelope", name, err)
+		}
+	}
+}
+
+func TestPlacementGivesAFullMemberOnlyWhatItStores(t *testing.T) {
+	const partitions, r = 64, 3
+	ms := fakeMembers(8)
+	free := computePlacement(ms[0], ms, nil, nil, partitions, r)
+	f := ms[5]
+	// f stores what it holds now, less one partition (dropped since),
+	// and one it does not hold (handing it over).
+	stores := make([]bool, partitions)
+	for p := range partitions {
+		stores[p] = free.holds(uint32(p), f)
+	}
+	dropped := slices.Index(stores, true)
+	handing := slices.Index(stores, false)
+	stores[dropped], stores[handing] = false, true
+	full := map[peer.ID][]bool{f: stores}
+	ref := computePlacement(ms[0], ms, nil, full, partitions, r)
+	skipped := 0
+	for p := range partitions {
+		for _, self := range ms {
+			shuffled := slices.Clone(ms)
+			slices.Reverse(shuffled)
+			pl := computePlacement(self, shuffled, nil, full, partitions, r)
+			if !slices.Equal(pl.holders[p], ref.holders[p]) {
+				t.Fatalf("nodes disagree on partition %d with a full member", p)
+			}
+		}
+		hs := ref.holders[p]
+		if len(hs) != r {
+			t.Fatalf("partition %d has %d holders, want %d", p, len(hs), r)
+		}
+		if slices.Contains(hs, f) && !stores[p] {
+			t.Fatalf("the full member got partition %d it does not store", p)
+		}
+		if free.holds(uint32(p), f) && stores[p] && !slices.Contains(hs, f) {
+			t.Fatalf("the full member lost partition %d it holds and stores", p)
+		}
+		if free.holds(uint32(p), f) && !stores[p] {
+			skipped++
+		}
+		// Only f's place moves: the other holders stay.
+		for _, h := range free.holders[p] {
+			if h != f && !slices.Contains(hs, h) {
+				t.Fatalf("partition %d lost holder %s though only %s is full", p, h, f)
+			}
+		}
+	}
+	if skipped != 1 || ref.holds(uint32(dropped), f) || ref.holds(uint32(handing), f) {
+		t.Fatalf("the dropped partition %d or the one handed over, %d, placed wrongly: %d skipped", dropped, handing, skipped)
+	}
+	// Every member full and none storing a partition: it is placed as if
+	// none were full, so it still has holders.
+	all := map[peer.ID][]bool{}
+	for _, m := range ms {
+		all[m] = make([]bool, partitions)
+	}
+	if pl := computePlacement(ms[0], ms, nil, all, partitions, r); !slices.Equal(pl.holders[7], free.holders[7]) {
+		t.Fatalf("with every member full, partition 7 is held by %v, want %v", pl.holders[7], free.holders[7])
+	}
+}
