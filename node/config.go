@@ -182,10 +182,12 @@ type Config struct {
 	// delete of a key holding a value is still accepted at the quota: it
 	// is how room is made (its tombstone is collected after
 	// TombstoneGrace; pebble gives the space back when it compacts, which
-	// a store at its quota does every 10 s while it changes). The size is
+	// a store near its quota does once its changes pause). The size is
 	// pebble's own account of its files (tables, write-ahead log,
 	// compactions in flight), the memory store's count of the bytes it
-	// holds, or a given Datastore's DiskUsage (none: no quota). Under
+	// holds, or a given Datastore's DiskUsage (none: no quota). Pebble's
+	// write-ahead log takes about 16 MiB of it whatever the data, so an
+	// on-disk quota must be at least 32 MiB. Under
 	// placement a node at its quota or floor announces it in its
 	// heartbeats and is given no partition it does not already store,
 	// until it is an eighth of the quota below it (or as much above the
@@ -278,6 +280,8 @@ func (c *Config) validate() error {
 		return bad("BallastBytes must not be negative, got %d", c.BallastBytes)
 	case c.MaxStoreBytes < 0:
 		return bad("MaxStoreBytes must not be negative, got %d", c.MaxStoreBytes)
+	case c.MaxStoreBytes > 0 && c.MaxStoreBytes < minDiskQuota && !c.Memory && c.Datastore == nil:
+		return bad("MaxStoreBytes of an on-disk store must be 0 or at least %d (pebble's write-ahead log alone takes about half of that), got %d", minDiskQuota, c.MaxStoreBytes)
 	}
 	for _, p := range c.Pinned {
 		if int(p) >= c.Partitions {

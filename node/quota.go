@@ -31,11 +31,20 @@ import (
 // store is well below the quota.
 const quotaCheckInterval = time.Second
 
-// quotaCompactEvery is how often a store at its quota is compacted while
-// it keeps changing: pebble gives the space of deleted and overwritten
-// entries back only when it compacts them, and a small store may never
-// reach its own compaction triggers.
-const quotaCompactEvery = 10 * time.Second
+// A store at or near its quota (within the margin of roomFraction) is
+// compacted when it changed since its last
+// compaction (deletes, collected tombstones, partitions dropped): pebble
+// gives the space of deleted and overwritten entries back only when it
+// compacts them, and a small store may never reach its own compaction
+// triggers. A compaction rewrites the whole store, so it waits until the
+// store has been quiet for quotaCompactQuiet (an operator's run of deletes
+// is done), or quotaCompactMax while changes keep coming, and comes at
+// most every quotaCompactMin.
+const (
+	quotaCompactQuiet = time.Second
+	quotaCompactMin   = time.Minute
+	quotaCompactMax   = 5 * time.Minute
+)
 
 // roomFraction sets the hysteresis of the full state a node announces to
 // placement: announced full at the quota (or the floor), it is announced
@@ -49,14 +58,17 @@ const roomFraction = 8
 type storeQuota struct {
 	limit   uint64                 // 0: no quota
 	size    func() (uint64, error) // nil: the store cannot be measured
+	amp     uint64                 // what a committed byte may take before the next measure
 	compact func() error           // nil: nothing to compact (memory)
 	log     *slog.Logger
 
 	mu        gosync.Mutex
 	checked   time.Time // when size was last called (monotonic)
 	measured  uint64    // its answer
-	staged    uint64    // bytes committed since, as entryBytes counts them
+	staged    uint64    // bytes committed since, as entryBytes counts them, times amp
 	dirty     bool      // something was committed since the last compaction
+	dirtied   time.Time // when dirty was set
+	changed   time.Time // when something was last committed
 	compacted time.Time
 	failing   bool // the last measure failed (logged once a streak)
 
@@ -64,8 +76,17 @@ type storeQuota struct {
 	used   atomic.Uint64 // the last measure plus what was committed since
 }
 
+// newStoreQuota makes the quota of a store measured by size. A store with
+// a compact function is pebble's: a committed byte may take writeAmp
+// bytes before the next measure sees them (see diskGuard), so between
+// measures the estimate counts that much, which makes it measure sooner
+// and refuse no later than the disk fills; the memory store's count is
+// exact.
 func newStoreQuota(limit uint64, size func() (uint64, error), compact func() error, log *slog.Logger) *storeQuota {
-	q := &storeQuota{limit: limit, size: size, compact: compact, log: log}
+	q := &storeQuota{limit: limit, size: size, compact: compact, log: log, amp: 1}
+	if compact != nil {
+		q.amp = writeAmp
+	}
 	if limit > 0 && size == nil {
 		log.Warn("MaxStoreBytes has no effect: the store does not report its size (a Datastore without DiskUsage)", "max_store_bytes", limit)
 	}
@@ -158,20 +179,27 @@ func (q *storeQuota) wrote(n uint64, changed bool) {
 		return
 	}
 	q.mu.Lock()
-	q.staged += n
-	q.dirty = q.dirty || changed
+	q.staged += q.amp * n
+	if changed {
+		if !q.dirty {
+			q.dirty, q.dirtied = true, time.Now()
+		}
+		q.changed = time.Now()
+	}
 	q.used.Store(q.measured + q.staged)
 	q.mu.Unlock()
 }
 
-// compactIfDue compacts a store at its quota that changed since its last
-// compaction, at most every quotaCompactEvery, then measures it again.
+// compactIfDue compacts a store near its quota that changed since its
+// last compaction, when due (see quotaCompactQuiet), then measures it
+// again.
 func (q *storeQuota) compactIfDue() {
-	if !q.enabled() || q.compact == nil || !q.isFull.Load() {
+	if !q.enabled() || q.compact == nil || q.hasRoom() {
 		return
 	}
 	q.mu.Lock()
-	due := q.dirty && time.Since(q.compacted) >= quotaCompactEvery
+	due := q.dirty && time.Since(q.compacted) >= quotaCompactMin &&
+		(time.Since(q.changed) >= quotaCompactQuiet || time.Since(q.dirtied) >= quotaCompactMax)
 	if due {
 		q.dirty, q.compacted = false, time.Now()
 	}
