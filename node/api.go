@@ -52,6 +52,13 @@ func (n *Node) read(ctx context.Context, key []byte, kind crdt.Kind) (crdt.State
 				return nil, fmt.Errorf("%w: stored state of %q: %v", ErrStore, key, err)
 			}
 		}
+		if n.refusesRemote() {
+			// This holder may lack what it refused: the other holders'
+			// states are merged in, when any answers.
+			if remote, err := n.fetchAll(ctx, key); err == nil {
+				s = mergeKinds(s, remote)
+			}
+		}
 	} else {
 		remote, fetchErr := n.fetch(ctx, key)
 		b, err := loadRaw(ctx, n.store, hintKey(key))
