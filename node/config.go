@@ -189,9 +189,11 @@ type Config struct {
 	// write-ahead log takes about 16 MiB of it whatever the data, so an
 	// on-disk quota must be at least 32 MiB. Under
 	// placement a node at its quota or floor announces it in its
-	// heartbeats and is given no partition it does not already store,
-	// until it is an eighth of the quota below it (or as much above the
-	// floor) again. 0: no quota. Default 0.
+	// heartbeats: it keeps the partitions it stores, with another holder
+	// added to each to take the writes it refuses, and is given no
+	// partition it does not store, until it is an eighth of the quota
+	// below it (or as much above the floor) again; meanwhile its reads of
+	// what it holds also ask the other holders. 0: no quota. Default 0.
 	MaxStoreBytes int64
 
 	// Now is the physical clock. Default time.Now.

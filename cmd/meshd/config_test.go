@@ -174,6 +174,10 @@ func TestMaxStoreBytesFlag(t *testing.T) {
 		t.Fatalf("--check with a quota: exit %d, %q %q", code, out.String(), errb.String())
 	}
 	errb.Reset()
+	if code := run([]string{"--check", "--data", t.TempDir(), "--max-store-bytes", "1048576"}, &out, &errb, nil); code != 2 || !strings.Contains(errb.String(), "at least 33554432") {
+		t.Fatalf("--check with an on-disk quota pebble's log alone would fill: exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
 	if code := run([]string{"--check", "--max-store-bytes", "-5"}, &out, &errb, nil); code != 2 || !strings.Contains(errb.String(), "--max-store-bytes must not be negative") {
 		t.Fatalf("--check with a negative quota: exit %d, stderr %q", code, errb.String())
 	}
