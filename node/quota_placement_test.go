@@ -2,7 +2,10 @@ package node
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
@@ -98,5 +101,41 @@ func TestPlacementGivesAFullMemberOnlyWhatItStores(t *testing.T) {
 	}
 	if pl := computePlacement(ms[0], ms, nil, all, partitions, r); !slices.Equal(pl.holders[7], free.holders[7]) {
 		t.Fatalf("with every member full, partition 7 is held by %v, want %v", pl.holders[7], free.holders[7])
+	}
+}
+
+// A node announces it has room again only a margin below its quota (or
+// above its floor), so one at the boundary does not flap in and out of
+// placement; its writes follow the limit itself.
+func TestAnnouncedFullHasAMargin(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	const quota, floor = 8000, 1000
+	var size atomic.Uint64
+	disk := &fakeDisk{}
+	disk.free.Store(1 << 30)
+	g := newDiskGuard(floor, disk.measure, log)
+	g.quota = newStoreQuota(quota, func() (uint64, error) { return size.Load(), nil }, nil, log)
+	for _, c := range []struct {
+		size, free      uint64
+		full, announced bool
+	}{
+		{7000, 1 << 30, false, false},
+		{quota, 1 << 30, true, true},
+		{quota - 1, 1 << 30, false, true}, // writes again, still announced full
+		{quota - quota/roomFraction, 1 << 30, false, true},
+		{quota - quota/roomFraction - 1, 1 << 30, false, false}, // room by the margin
+		{quota - 1, 1 << 30, false, false},                      // announced full only at the quota again
+		{100, floor - 1, true, true},
+		{100, floor + floor/roomFraction - 1, false, true},
+		{100, floor + floor/roomFraction, false, false},
+	} {
+		size.Store(c.size)
+		disk.free.Store(c.free)
+		g.quota.refresh()
+		g.refresh()
+		g.check()
+		if full, announced := g.full(), g.announceFull(); full != c.full || announced != c.announced {
+			t.Fatalf("store %d bytes, %d free: full %v, announced %v; want %v, %v", c.size, c.free, full, announced, c.full, c.announced)
+		}
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/gossipmesh/gossipmesh/crdt"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
-	dssync "github.com/ipfs/go-datastore/sync"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 )
 
@@ -75,7 +74,7 @@ func openStore(cfg *Config) (ds.Batching, bool, error) {
 	case cfg.Datastore != nil:
 		return cfg.Datastore, false, nil
 	case cfg.Memory:
-		return dssync.MutexWrap(newSizedMap()), true, nil
+		return NewMemoryDatastore(), true, nil
 	}
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {

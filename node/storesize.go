@@ -5,6 +5,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 )
 
@@ -39,6 +40,12 @@ var (
 )
 
 func newSizedMap() *sizedMap { return &sizedMap{MapDatastore: ds.NewMapDatastore()} }
+
+// NewMemoryDatastore returns the in-memory datastore a Memory node runs
+// on, safe for concurrent use, for callers that keep a node's store
+// beyond it (Config.Datastore; a simulator's). It reports the bytes it
+// holds as its DiskUsage, so Config.MaxStoreBytes works on it.
+func NewMemoryDatastore() ds.Batching { return dssync.MutexWrap(newSizedMap()) }
 
 func (m *sizedMap) Put(ctx context.Context, key ds.Key, value []byte) error {
 	m.forget(ctx, key)
