@@ -52,6 +52,13 @@ func (n *Node) read(ctx context.Context, key []byte, kind crdt.Kind) (crdt.State
 				return nil, fmt.Errorf("%w: stored state of %q: %v", ErrStore, key, err)
 			}
 		}
+		if n.refusesRemote() {
+			// This holder may lack what it refused: the other holders'
+			// states are merged in, when any answers.
+			if remote, err := n.fetchAll(ctx, key); err == nil {
+				s = joinStates(s, remote)
+			}
+		}
 	} else {
 		remote, fetchErr := n.fetch(ctx, key)
 		b, err := loadRaw(ctx, n.store, hintKey(key))
@@ -108,8 +115,12 @@ func (n *Node) Get(ctx context.Context, key []byte) ([]byte, error) {
 // a tombstone that every node collects once Config.TombstoneGrace has
 // passed since the delete (a tombstone that replaced another kind is kept:
 // see package retention).
+//
+// At the store's quota (Config.MaxStoreBytes) a delete of a key that holds
+// a value is still accepted: it is how room is made. Below the disk floor
+// (Config.MinFreeBytes) it fails with ErrStoreFull like every write.
 func (n *Node) Delete(ctx context.Context, key []byte) error {
-	return n.mutate(ctx, localOp{key: key, kind: crdt.KindLWW, apply: func(s crdt.State, ts crdt.Timestamp) crdt.State {
+	return n.mutate(ctx, localOp{key: key, kind: crdt.KindLWW, frees: true, apply: func(s crdt.State, ts crdt.Timestamp) crdt.State {
 		return s.(*crdt.LWW).Delete(ts)
 	}})
 }
@@ -256,7 +267,9 @@ func (n *Node) ExportStates(ctx context.Context) iter.Seq2[StateRecord, error] {
 
 // MergeStates merges raw states into the store (CRDT merge: idempotent and
 // safe on a live mesh). Every record is validated before anything is
-// written; the call returns once the merge is durable.
+// written; the call returns once the merge is durable. At the store's
+// quota it fails with ErrStoreFull, possibly after merging part of recs
+// (kept: merging them again is harmless); run it again once there is room.
 func (n *Node) MergeStates(ctx context.Context, recs []StateRecord) error {
 	decoded := make([]crdt.State, len(recs))
 	for i, r := range recs {
@@ -267,14 +280,20 @@ func (n *Node) MergeStates(ctx context.Context, recs []StateRecord) error {
 		decoded[i] = s
 	}
 	return n.do(ctx, func(tx *txn) error {
-		if n.disk.full() {
-			return n.disk.errFull() // not skipped: the caller must know
+		if err := tx.storeFull(); err != nil {
+			return err // not skipped: the caller must know
 		}
 		tx.durable = true // a restore is acknowledged to its caller
+		before := tx.refused
 		for i, r := range recs {
 			if _, err := tx.mergeRemote(r.Key, decoded[i]); err != nil {
 				return err
 			}
+		}
+		if tx.refused > before {
+			// The quota was reached within the batch: what was merged
+			// stays (merging it again is harmless), the caller retries.
+			return tx.n.disk.quota.errFull()
 		}
 		return nil
 	})

@@ -174,6 +174,27 @@ type Config struct {
 	// deleting it gives a full node room to write again. 0 makes none.
 	// Default 16 MiB.
 	BallastBytes int64
+	// MaxStoreBytes is the store's quota: once the store takes this many
+	// bytes the node is full as below MinFreeBytes (Status.StoreFull,
+	// StoreFullReason "quota"): local writes fail with ErrStoreFull and
+	// remote states are not stored, while reads, gossip and anti-entropy
+	// of what it holds go on, until the store shrinks below it again. A
+	// delete of a key holding a value is still accepted at the quota: it
+	// is how room is made (its tombstone is collected after
+	// TombstoneGrace; pebble gives the space back when it compacts, which
+	// a store near its quota does once its changes pause). The size is
+	// pebble's own account of its files (tables, write-ahead log,
+	// compactions in flight), the memory store's count of the bytes it
+	// holds, or a given Datastore's DiskUsage (none: no quota). Pebble's
+	// write-ahead log takes about 16 MiB of it whatever the data, so an
+	// on-disk quota must be at least 32 MiB. Under
+	// placement a node at its quota or floor announces it in its
+	// heartbeats: it keeps the partitions it stores, with another holder
+	// added to each to take the writes it refuses, and is given no
+	// partition it does not store, until it is an eighth of the quota
+	// below it (or as much above the floor) again; meanwhile its reads of
+	// what it holds also ask the other holders. 0: no quota. Default 0.
+	MaxStoreBytes int64
 
 	// Now is the physical clock. Default time.Now.
 	Now func() time.Time
@@ -208,6 +229,7 @@ func DefaultConfig() Config {
 		CompressAbove:     1024,
 		MinFreeBytes:      64 << 20,
 		BallastBytes:      16 << 20,
+		MaxStoreBytes:     0,
 		Now:               time.Now,
 
 		MaxInvalidInputs:       10,
@@ -258,6 +280,10 @@ func (c *Config) validate() error {
 		return bad("MinFreeBytes must not be negative, got %d", c.MinFreeBytes)
 	case c.BallastBytes < 0:
 		return bad("BallastBytes must not be negative, got %d", c.BallastBytes)
+	case c.MaxStoreBytes < 0:
+		return bad("MaxStoreBytes must not be negative, got %d", c.MaxStoreBytes)
+	case c.MaxStoreBytes > 0 && c.MaxStoreBytes < minDiskQuota && !c.Memory && c.Datastore == nil:
+		return bad("MaxStoreBytes of an on-disk store must be 0 or at least %d (pebble's write-ahead log alone takes about half of that), got %d", minDiskQuota, c.MaxStoreBytes)
 	}
 	for _, p := range c.Pinned {
 		if int(p) >= c.Partitions {

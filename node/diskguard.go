@@ -51,6 +51,9 @@ type diskGuard struct {
 	isFull  atomic.Bool
 	freeNow atomic.Uint64 // the last estimate of free bytes
 	refused atomic.Uint64 // remote states not stored while full
+
+	quota     *storeQuota // Config.MaxStoreBytes; full() covers it too
+	announced atomic.Bool // full as announced to placement (announceFull)
 }
 
 func newDiskGuard(floor uint64, free func() (uint64, error), log *slog.Logger) *diskGuard {
@@ -62,8 +65,52 @@ func newDiskGuard(floor uint64, free func() (uint64, error), log *slog.Logger) *
 // enabled reports whether the guard watches a disk.
 func (g *diskGuard) enabled() bool { return g != nil && g.free != nil && g.floor > 0 }
 
-// full reports whether free space was below the floor at the last check.
-func (g *diskGuard) full() bool { return g.enabled() && g.isFull.Load() }
+// full reports whether free space was below the floor, or the store at
+// its quota, at the last check.
+func (g *diskGuard) full() bool { return g.floorFull() || g.quota.full() }
+
+// floorFull reports whether free space was below the floor at the last
+// check.
+func (g *diskGuard) floorFull() bool { return g.enabled() && g.isFull.Load() }
+
+// Why a store is full (Status.StoreFullReason).
+const (
+	FullDiskFloor = "disk_floor" // free disk space below Config.MinFreeBytes
+	FullQuota     = "quota"      // the store at Config.MaxStoreBytes
+)
+
+// fullReason names why the store is full, "" when it is not; the disk
+// floor first, as the harder limit.
+func (g *diskGuard) fullReason() string {
+	switch {
+	case g.floorFull():
+		return FullDiskFloor
+	case g.quota.full():
+		return FullQuota
+	}
+	return ""
+}
+
+// announceFull reports whether the node tells placement it is full. It is
+// set as soon as the store is full, and cleared only once the store has
+// room again by a margin (roomFraction) below the quota and above the
+// floor, so a node at the boundary does not flap in and out of placement.
+func (g *diskGuard) announceFull() bool {
+	if g.full() {
+		g.announced.Store(true)
+		return true
+	}
+	if g.announced.Load() && (!g.quota.hasRoom() || !g.floorHasRoom()) {
+		return true
+	}
+	g.announced.Store(false)
+	return false
+}
+
+// floorHasRoom reports whether free space is a margin above the floor.
+func (g *diskGuard) floorHasRoom() bool {
+	return !g.enabled() || g.freeNow.Load() >= g.floor+g.floor/roomFraction
+}
 
 // freeBytes is the last estimate of free bytes (0 when not guarded).
 func (g *diskGuard) freeBytes() uint64 {
@@ -75,8 +122,12 @@ func (g *diskGuard) freeBytes() uint64 {
 
 // check refreshes the measure when it is stale, when the node is full (to
 // see space come back), or when the bytes written since may have taken
-// free space below the floor. Before every batch.
+// free space below the floor. Before every batch; it checks the quota too.
 func (g *diskGuard) check() {
+	g.quota.check()
+	if g.full() {
+		g.announced.Store(true)
+	}
 	if !g.enabled() {
 		return
 	}
@@ -138,6 +189,9 @@ func (g *diskGuard) wrote(n int) {
 
 // errFull is the error a refused local write gets.
 func (g *diskGuard) errFull() error {
+	if !g.floorFull() && g.quota.full() {
+		return g.quota.errFull()
+	}
 	return fmt.Errorf("%w: %d bytes free, below the floor of %d", ErrStoreFull, g.freeBytes(), g.floor)
 }
 
@@ -189,7 +243,8 @@ func makeBallast(path string, size int64) error {
 
 // startDiskGuard makes the ballast and the guard of the node's store: a
 // store on disk is measured by statfs; a memory store or a given Datastore
-// is not guarded unless a test set Config.freeSpace.
+// is not guarded unless a test set Config.freeSpace. The quota measures
+// every store that reports its size (storeSize).
 func (n *Node) startDiskGuard() {
 	free := n.cfg.freeSpace
 	onDisk := !n.cfg.Memory && n.cfg.Datastore == nil
@@ -200,22 +255,27 @@ func (n *Node) startDiskGuard() {
 		ensureBallast(n.cfg.DataDir, n.cfg.BallastBytes, uint64(n.cfg.MinFreeBytes), free, n.log)
 	}
 	n.disk = newDiskGuard(uint64(n.cfg.MinFreeBytes), free, n.log)
-	if n.disk.enabled() {
+	n.disk.quota = newStoreQuota(uint64(n.cfg.MaxStoreBytes), storeSize(n.ctx, n.store), compactor(n.ctx, n.store), n.log)
+	if n.disk.enabled() || n.disk.quota.measuring() {
 		n.wg.Add(1)
 		go n.diskLoop()
 	}
 }
 
-// diskLoop measures free space every diskCheckInterval, so status and
-// metrics follow the disk and a full node sees space return while idle.
+// diskLoop measures free space every diskCheckInterval and the store's
+// size every quotaCheckInterval, so status and metrics follow them and a
+// full node sees space return while idle; it compacts a store at its
+// quota (storeQuota.compactIfDue).
 func (n *Node) diskLoop() {
 	defer n.wg.Done()
-	t := time.NewTicker(diskCheckInterval)
+	t := time.NewTicker(min(diskCheckInterval, quotaCheckInterval))
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
 			n.disk.refresh()
+			n.disk.quota.refresh()
+			n.disk.quota.compactIfDue()
 		case <-n.closing:
 			return
 		}

@@ -176,7 +176,7 @@ func (n *Node) validator(key uint32) pubsub.ValidatorEx {
 // partition, or mixedPartition). One bad record refuses the whole message:
 // its sender is faulty or hostile.
 func (n *Node) checkDelta(key uint32, data []byte) (*received, error) {
-	e, err := decodeEnvelope(data, n.cfg.MaxKeyBytes, n.cfg.MaxValueBytes+1024)
+	e, err := decodeEnvelope(data, n.cfg.MaxKeyBytes, n.cfg.maxStateBytes())
 	if err != nil {
 		return nil, err
 	}

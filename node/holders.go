@@ -27,6 +27,29 @@ func (n *Node) otherHolders(p uint32) []peer.ID {
 	return hs
 }
 
+// holdersWithRoom returns otherHolders(p) less the members whose store is
+// full, unless that leaves none: a full holder lacks what it refused.
+func (n *Node) holdersWithRoom(p uint32) []peer.ID {
+	hs := n.otherHolders(p)
+	full := n.members.fullByMember()
+	if len(full) == 0 {
+		return hs
+	}
+	room := slices.DeleteFunc(slices.Clone(hs), func(id peer.ID) bool { _, ok := full[id]; return ok })
+	if len(room) == 0 {
+		return hs
+	}
+	return room
+}
+
+// refusesRemote reports whether, under placement, this node is full or
+// says it is (see diskGuard.announceFull): it refuses or has refused
+// remote states, so its reads of the partitions it holds go through the
+// other holders too.
+func (n *Node) refusesRemote() bool {
+	return n.cfg.Replication > 0 && (n.disk.full() || n.selfFull.Load() != nil)
+}
+
 // holderAnswer is one holder's reply to a read of a key.
 type holderAnswer struct {
 	state    crdt.State // nil: the holder has none
@@ -58,7 +81,7 @@ func (n *Node) ask(ctx context.Context, id peer.ID, key []byte) holderAnswer {
 // ErrUnavailable when none answered.
 func (n *Node) fetch(ctx context.Context, key []byte) (crdt.State, error) {
 	p := partitionOf(key, n.cfg.Partitions)
-	hs := n.otherHolders(p)
+	hs := n.holdersWithRoom(p)
 	answers := make(chan holderAnswer, len(hs))
 	var wg gosync.WaitGroup
 	defer wg.Wait()

@@ -34,6 +34,7 @@ type member struct {
 	pins        []uint32
 	stores      []bool        // by partition: the member has data for it; nil until its first heartbeat
 	roots       []merkle.Hash // by partition, as last reported
+	full        bool          // its store is full (heartbeat flag hbFull)
 }
 
 // maxRedialBackoff caps the wait between attempts to reach a known peer.
@@ -112,9 +113,11 @@ func (m *members) firstFailure(id peer.ID) bool {
 	return true
 }
 
-// heard records a heartbeat. It reports whether the member is new or its
-// pins changed, which changes placement. The heartbeat of a peer not
-// verified yet is kept aside (see hold) and changes nothing.
+// heard records a heartbeat. It reports whether the member is new, its
+// pins changed, or what it says of its store being full changed (the
+// flag, or while full the partitions it stores), which changes placement.
+// The heartbeat of a peer not verified yet is kept aside (see hold) and
+// changes nothing.
 func (m *members) heard(id peer.ID, hb heartbeat, partitions int, now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -140,18 +143,34 @@ func (m *members) admit(id peer.ID, hb heartbeat, partitions int, now time.Time)
 		return false // a stale heartbeat from before a restart
 	}
 	changed := !ok || !slices.Equal(mb.pins, hb.pins)
+	full := hb.flags&hbFull != 0
+	stores := storesOf(hb, partitions)
+	changed = changed || mb.full != full || full && !slices.Equal(mb.stores, stores)
 	mb.lastSeen, mb.suspect, mb.incarnation, mb.pins = now, false, hb.incarnation, hb.pins
-	mb.stores = make([]bool, partitions)
+	mb.stores, mb.full = stores, full
 	if len(mb.roots) != partitions {
 		mb.roots = make([]merkle.Hash, partitions)
 	}
 	for _, r := range hb.roots {
 		if int(r.partition) < partitions {
-			mb.stores[r.partition] = true
 			mb.roots[r.partition] = r.root
 		}
 	}
 	return changed
+}
+
+// fullByMember returns, for each live member whose store is full, the
+// partitions it stores (the only ones placement may give it).
+func (m *members) fullByMember() map[peer.ID][]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[peer.ID][]bool)
+	for id, mb := range m.live {
+		if mb.full {
+			out[id] = mb.stores
+		}
+	}
+	return out
 }
 
 // expire suspects members silent for suspectAfter and removes those silent

@@ -14,19 +14,34 @@ import (
 	"github.com/multiformats/go-multiaddr"
 )
 
-const heartbeatVersion = 1
+// Heartbeat versions. Version 2 adds a flags field at the end; a
+// heartbeat with no flag set is still written as version 1, which nodes
+// of earlier releases read (they refuse a version they do not know, and
+// count it against the sender).
+const (
+	heartbeatV1      = 1
+	heartbeatVersion = 2
+)
+
+// Heartbeat flags (version 2).
+const (
+	// hbFull: the sender's store is full (its quota or its disk floor);
+	// placement gives it no partition it does not report a root for.
+	hbFull = 1 << iota
+)
 
 // heartbeat is what a member announces on the membership topic every
 // HeartbeatInterval: who it is (the signed sender), which partitions it
-// pins, and the root of every partition it stores data for. Roots are how
-// an old holder learns that new holders have caught up, and how Status
-// shows agreement.
+// pins, the root of every partition it stores data for, and whether its
+// store is full. Roots are how an old holder learns that new holders have
+// caught up, and how Status shows agreement.
 type heartbeat struct {
 	mesh        [8]byte
 	incarnation uint64 // start time of the sender, to ignore stale heartbeats after a restart
 	pins        []uint32
 	roots       []partitionRoot
 	addrs       [][]byte // the sender's listen multiaddrs, binary form
+	flags       uint64   // hbFull; unknown bits are ignored
 }
 
 // Heartbeat limits, so a hostile member cannot make us store much.
@@ -41,7 +56,11 @@ type partitionRoot struct {
 }
 
 func appendHeartbeat(dst []byte, hb heartbeat) []byte {
-	dst = append(dst, heartbeatVersion)
+	version := byte(heartbeatVersion)
+	if hb.flags == 0 {
+		version = heartbeatV1
+	}
+	dst = append(dst, version)
 	dst = append(dst, hb.mesh[:]...)
 	dst = binary.AppendUvarint(dst, hb.incarnation)
 	dst = binary.AppendUvarint(dst, uint64(len(hb.pins)))
@@ -58,6 +77,9 @@ func appendHeartbeat(dst []byte, hb heartbeat) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(a)))
 		dst = append(dst, a...)
 	}
+	if version >= heartbeatVersion {
+		dst = binary.AppendUvarint(dst, hb.flags)
+	}
 	return dst
 }
 
@@ -66,9 +88,10 @@ func decodeHeartbeat(b []byte, partitions int) (heartbeat, error) {
 	bad := func(what string) (heartbeat, error) {
 		return heartbeat{}, fmt.Errorf("%w: heartbeat: %s", ErrBadEnvelope, what)
 	}
-	if len(b) < 9 || b[0] != heartbeatVersion {
+	if len(b) < 9 || b[0] < heartbeatV1 || b[0] > heartbeatVersion {
 		return bad("version")
 	}
+	version := b[0]
 	copy(hb.mesh[:], b[1:9])
 	b = b[9:]
 	var k int
@@ -112,6 +135,12 @@ func decodeHeartbeat(b []byte, partitions int) (heartbeat, error) {
 			return bad("address")
 		}
 		hb.addrs, b = append(hb.addrs, b[k:k+int(l)]), b[k+int(l):]
+	}
+	if version >= heartbeatVersion {
+		if hb.flags, k = binary.Uvarint(b); k <= 0 {
+			return bad("flags")
+		}
+		b = b[k:]
 	}
 	if len(b) != 0 {
 		return bad("trailing bytes")
@@ -210,13 +239,13 @@ func (n *Node) membershipLoop() {
 	tick := time.NewTimer(n.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	for {
-		n.publishHeartbeat()
+		announced := n.publishHeartbeat()
 		scale := n.heartbeatScale()
 		tick.Reset(n.cfg.HeartbeatInterval * scale)
 		changed := n.members.expire(n.cfg.Now(), scale*n.cfg.SuspectAfter, scale*n.cfg.DeadAfter,
 			func(id peer.ID) { n.log.Info("member suspected", "peer", id) },
 			func(id peer.ID) { n.log.Warn("member declared dead", "peer", id); n.tagMember(id, false) })
-		if changed || n.place() == nil {
+		if changed || announced || n.place() == nil {
 			n.replace()
 		}
 		n.dropHandedOver()
@@ -228,11 +257,18 @@ func (n *Node) membershipLoop() {
 	}
 }
 
-func (n *Node) publishHeartbeat() {
+// publishHeartbeat announces this node and reports whether what it says
+// of its store being full changed, which changes placement.
+func (n *Node) publishHeartbeat() bool {
 	if n.leaving.Load() {
-		return
+		return false
 	}
 	hb := heartbeat{mesh: n.meshID, incarnation: n.incarnation, pins: n.cfg.Pinned}
+	// Only placement reads the flag; without it the heartbeat stays
+	// readable by earlier releases.
+	if n.cfg.Replication > 0 && n.disk.announceFull() {
+		hb.flags |= hbFull
+	}
 	for _, a := range n.host.Addrs() {
 		if len(hb.addrs) < maxHeartbeatAddrs && len(a.Bytes()) <= maxHeartbeatAddrSize {
 			hb.addrs = append(hb.addrs, a.Bytes())
@@ -247,11 +283,44 @@ func (n *Node) publishHeartbeat() {
 		return nil
 	})
 	if err != nil {
-		return
+		return false
 	}
+	changed := n.noteSelfFull(hb)
 	if err := n.membersT.Publish(n.ctx, appendHeartbeat(nil, hb)); err != nil && n.ctx.Err() == nil {
 		n.log.Debug("heartbeat not published", "err", err)
 	}
+	return changed
+}
+
+// noteSelfFull keeps what hb says of this node's store being full, for
+// its own placement, and reports whether it changed.
+func (n *Node) noteSelfFull(hb heartbeat) bool {
+	var next *[]bool
+	if hb.flags&hbFull != 0 {
+		stores := storesOf(hb, n.cfg.Partitions)
+		next = &stores
+	}
+	prev := n.selfFull.Swap(next)
+	if (prev == nil) != (next == nil) {
+		if next != nil {
+			n.log.Warn("store full: announced to placement, which gives this node no new partition")
+		} else {
+			n.log.Info("store has room again: announced to placement")
+		}
+		return true
+	}
+	return next != nil && !slices.Equal(*prev, *next)
+}
+
+// storesOf returns, by partition, whether hb reports a root for it.
+func storesOf(hb heartbeat, partitions int) []bool {
+	stores := make([]bool, partitions)
+	for _, r := range hb.roots {
+		if int(r.partition) < partitions {
+			stores[r.partition] = true
+		}
+	}
+	return stores
 }
 
 // replace recomputes placement from the live members and applies it:
@@ -266,7 +335,11 @@ func (n *Node) replace() {
 	if len(n.cfg.Pinned) > 0 {
 		pins[self] = n.cfg.Pinned
 	}
-	next := computePlacement(self, n.members.list(), pins, n.cfg.Partitions, n.cfg.Replication)
+	full := n.members.fullByMember()
+	if stores := n.selfFull.Load(); stores != nil {
+		full[self] = *stores
+	}
+	next := computePlacement(self, n.members.list(), pins, full, n.cfg.Partitions, n.cfg.Replication)
 	prev := n.place()
 	n.placement.Store(next)
 	var gained, lost []uint32

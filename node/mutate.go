@@ -24,6 +24,9 @@ type localOp struct {
 	// apply to (a counter increment out of the int64 range), before
 	// anything is stamped or written.
 	check func(s crdt.State) error
+	// frees: a register delete, let through at the quota when the key
+	// holds a value here, since it makes room (see quota.go).
+	frees bool
 	apply opFunc
 }
 
@@ -69,8 +72,8 @@ func (n *Node) mutate(ctx context.Context, op localOp) (err error) {
 		}
 	}
 	return n.do(ctx, func(tx *txn) error {
-		if n.disk.full() {
-			return n.disk.errFull()
+		if err := tx.storeFull(); err != nil && !op.frees {
+			return err
 		}
 		if others != nil {
 			if _, err := tx.mergeRemote(op.key, others); err != nil {
@@ -89,6 +92,9 @@ func (n *Node) mutate(ctx context.Context, op localOp) (err error) {
 			cur = joinStates(cur, hint)
 		}
 		if cur, err = tx.localBase(op.key, cur); err != nil {
+			return err
+		}
+		if err := tx.refuseWrite(op, cur); err != nil {
 			return err
 		}
 		next, delta, stamp, err := n.applyOp(op, cur)
@@ -119,11 +125,9 @@ func (n *Node) placementUnsettled() bool {
 // operation always works.
 
 // applyOp applies a local operation to a copy of cur (nil: a new state of
-// kind). Event loop only: it ticks the clock.
+// kind). Event loop only: it ticks the clock. Its caller has checked that
+// the store takes the write (txn.refuseWrite).
 func (n *Node) applyOp(o localOp, cur crdt.State) (next, delta crdt.State, stamp crdt.Timestamp, err error) {
-	if n.disk.full() {
-		return nil, nil, stamp, n.disk.errFull()
-	}
 	key, kind := o.key, o.kind
 	rekind := false
 	switch {
@@ -162,7 +166,7 @@ func (n *Node) applyOp(o localOp, cur crdt.State) (next, delta crdt.State, stamp
 		stamp = n.clock.Now(physical)
 	}
 	delta = o.apply(cur, stamp)
-	if size := len(crdt.Encode(cur)); size > n.cfg.MaxValueBytes+1024 {
+	if size := len(crdt.Encode(cur)); size > n.cfg.maxStateBytes() {
 		return nil, nil, stamp, fmt.Errorf("%w: state of %q would grow to %d bytes", ErrValueTooLarge, key, size)
 	}
 	n.stats.puts.Add(1)
@@ -233,6 +237,10 @@ func (n *Node) mutateHint(ctx context.Context, op localOp) error {
 		}
 		base, err := tx.localBase(op.key, joinStates(joinStates(hint, remote), local))
 		if err != nil {
+			return err
+		}
+		// A hint only adds to the store: no delete is let through here.
+		if err := tx.storeFull(); err != nil {
 			return err
 		}
 		next, _, _, err := n.applyOp(op, base)

@@ -42,8 +42,12 @@ type Node struct {
 	membersT *pubsub.Topic
 
 	// Placement: recomputed by replace (under placeMu) when members change.
-	placeMu     gosync.Mutex
-	placement   atomic.Pointer[placement]
+	placeMu   gosync.Mutex
+	placement atomic.Pointer[placement]
+	// selfFull is what this node last announced of its store being full
+	// (nil: not full); placement reads it as other members read the
+	// heartbeat, so every node computes the same holders.
+	selfFull    atomic.Pointer[[]bool]
 	bandwidth   *metrics.BandwidthCounter // nil when Config.Host was given
 	incarnation uint64
 	started     time.Time // by cfg.Now
@@ -335,6 +339,7 @@ func (n *Node) runBatch(batch []*request) {
 		return
 	}
 	n.disk.wrote(tx.bytes)
+	n.disk.quota.wrote(tx.quotaBytes, len(tx.order) > 0)
 	n.updateTrees(tx)
 	for _, fn := range tx.after {
 		fn()

@@ -19,11 +19,11 @@ func fakeMembers(n int) []peer.ID {
 
 func TestPlacementHoldsExactlyRAndAgreesAcrossNodes(t *testing.T) {
 	ms := fakeMembers(10)
-	ref := computePlacement(ms[0], ms, nil, 64, 3)
+	ref := computePlacement(ms[0], ms, nil, nil, 64, 3)
 	for _, self := range ms {
 		shuffled := slices.Clone(ms)
 		rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-		pl := computePlacement(self, shuffled, nil, 64, 3)
+		pl := computePlacement(self, shuffled, nil, nil, 64, 3)
 		for p := range 64 {
 			if len(pl.holders[p]) != 3 {
 				t.Fatalf("partition %d has %d holders", p, len(pl.holders[p]))
@@ -40,8 +40,8 @@ func TestPlacementHoldsExactlyRAndAgreesAcrossNodes(t *testing.T) {
 
 func TestPlacementMovesFewPartitionsOnChange(t *testing.T) {
 	ms := fakeMembers(10)
-	before := computePlacement(ms[0], ms, nil, 256, 3)
-	after := computePlacement(ms[0], append(ms, "member-new"), nil, 256, 3)
+	before := computePlacement(ms[0], ms, nil, nil, 256, 3)
+	after := computePlacement(ms[0], append(ms, "member-new"), nil, nil, 256, 3)
 	moved := 0
 	for p := range 256 {
 		if !slices.Equal(before.holders[p], after.holders[p]) {
@@ -63,13 +63,13 @@ func TestPlacementMovesFewPartitionsOnChange(t *testing.T) {
 
 func TestPlacementPinsAndFullReplication(t *testing.T) {
 	ms := fakeMembers(5)
-	full := computePlacement(ms[0], ms, nil, 8, 0)
+	full := computePlacement(ms[0], ms, nil, nil, 8, 0)
 	for p := range 8 {
 		if len(full.holders[p]) != 5 || !full.held[p] {
 			t.Fatalf("R=0 must place every partition everywhere")
 		}
 	}
-	pinned := computePlacement(ms[4], ms, map[peer.ID][]uint32{ms[4]: {0, 1, 2, 3, 4, 5, 6, 7}}, 8, 1)
+	pinned := computePlacement(ms[4], ms, map[peer.ID][]uint32{ms[4]: {0, 1, 2, 3, 4, 5, 6, 7}}, nil, 8, 1)
 	for p := range 8 {
 		if !pinned.held[p] {
 			t.Fatalf("a pinned partition %d is not held", p)

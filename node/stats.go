@@ -95,7 +95,9 @@ func (n *Node) Stats() Stats {
 // many peers last reported the same root.
 func (n *Node) Status(ctx context.Context) (Status, error) {
 	st := Status{PeerID: n.host.ID(), Mesh: n.cfg.Mesh, Peers: len(n.members.list()),
-		StoreFull: n.disk.full(), FreeBytes: n.disk.freeBytes()}
+		StoreFull: n.disk.full(), StoreFullReason: n.disk.fullReason(), FreeBytes: n.disk.freeBytes(),
+		StoreBytes: n.disk.quota.usedBytes(), MaxStoreBytes: n.disk.quota.limit,
+		AnnouncedFull: n.selfFull.Load() != nil}
 	err := n.do(ctx, func(*txn) error {
 		for _, p := range n.storedPartitions() {
 			t := n.trees[p]

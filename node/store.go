@@ -16,7 +16,6 @@ import (
 	"github.com/gossipmesh/gossipmesh/crdt"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
-	dssync "github.com/ipfs/go-datastore/sync"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 )
 
@@ -58,6 +57,16 @@ func userKey(k, prefix string) ([]byte, error) {
 	return hex.DecodeString(rest)
 }
 
+// pebbleMemTableBytes is pebble's memtable size (its default). Pebble's
+// write-ahead log takes about four times as much on disk whatever the
+// data (the live log and the ones it keeps for reuse), which sets the
+// smallest quota an on-disk store can keep (minDiskQuota).
+const pebbleMemTableBytes = 4 << 20
+
+// minDiskQuota is the smallest MaxStoreBytes of a pebble store: half for
+// pebble's log, half for data.
+const minDiskQuota = 8 * pebbleMemTableBytes
+
 // openStore returns the datastore the config asks for and whether the node
 // owns it (and so must close it).
 func openStore(cfg *Config) (ds.Batching, bool, error) {
@@ -65,7 +74,7 @@ func openStore(cfg *Config) (ds.Batching, bool, error) {
 	case cfg.Datastore != nil:
 		return cfg.Datastore, false, nil
 	case cfg.Memory:
-		return dssync.MutexWrap(ds.NewMapDatastore()), true, nil
+		return NewMemoryDatastore(), true, nil
 	}
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
@@ -82,7 +91,7 @@ func openStore(cfg *Config) (ds.Batching, bool, error) {
 	// peers need no fsync of their own: anti-entropy restores them after a
 	// crash, and not syncing them keeps gossip latency off the disk.
 	store, err := pebbleds.NewDatastore(dir, pebbleds.WithPebbleWriteOptions(pebble.NoSync),
-		pebbleds.WithPebbleOpts(&pebble.Options{Logger: pebbleLogger{log: cfg.Logger, dir: dir}}))
+		pebbleds.WithPebbleOpts(&pebble.Options{Logger: pebbleLogger{log: cfg.Logger, dir: dir}, MemTableSize: pebbleMemTableBytes}))
 	if err != nil {
 		lock.release()
 		return nil, false, fmt.Errorf("%w: open %s: %v", ErrStore, dir, err)

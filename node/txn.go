@@ -26,6 +26,9 @@ type txn struct {
 	after   []func()          // run on the event loop once the batch is written
 	bytes   int               // bytes the batch writes, for the disk guard
 	refused int               // remote states not stored: the store is full
+	// quotaBytes is what the batch's staged states add to the store, as
+	// the quota counts them (entryBytes); counted only under a quota.
+	quotaBytes uint64
 }
 
 // afterCommit runs fn once the batch is written, so that no reader sees
@@ -85,6 +88,7 @@ func (tx *txn) stage(key []byte, s crdt.State, delta crdt.State, stamp crdt.Time
 		tx.order = append(tx.order, c)
 	}
 	c.state, c.encoded, c.drop, c.remote = s, nil, false, tx.remote
+	tx.count(stateKey(key), s)
 	if !tx.remote {
 		tx.durable = true
 	}
@@ -104,6 +108,7 @@ func (tx *txn) stage(key []byte, s crdt.State, delta crdt.State, stamp crdt.Time
 // node does not hold); it is written under hintPrefix and handed off later.
 func (tx *txn) stageHint(key []byte, s crdt.State) {
 	tx.durable = true
+	tx.count(hintKey(key), s)
 	c := &change{key: bytes.Clone(key), part: partitionOf(key, tx.n.cfg.Partitions), state: s, hint: true}
 	tx.staged["h\x00"+string(key)] = c
 	tx.order = append(tx.order, c)
@@ -173,6 +178,7 @@ func (tx *txn) recordOwn(key []byte, next crdt.State) {
 	if own == nil {
 		return
 	}
+	tx.count(ownKey(key), own)
 	k := "o\x00" + string(key)
 	if c, ok := tx.staged[k]; ok {
 		c.state = own
@@ -191,15 +197,53 @@ func (tx *txn) stageDrop(key []byte) {
 	tx.order = append(tx.order, c)
 }
 
+// count adds what storing s under dk takes to the batch's quota bytes.
+// A restaged key is counted again: the estimate errs high, never low.
+func (tx *txn) count(dk ds.Key, s crdt.State) {
+	if tx.n.disk.quota.enabled() {
+		tx.quotaBytes += entryBytes(dk, crdt.Encode(s))
+	}
+}
+
+// storeFull returns ErrStoreFull when the store is below its disk floor,
+// or at its quota counting what this batch staged so far.
+func (tx *txn) storeFull() error {
+	g := tx.n.disk
+	switch {
+	case g.floorFull():
+		return g.errFull()
+	case g.quota.full() || g.quota.over(tx.quotaBytes):
+		return g.quota.errFull()
+	}
+	return nil
+}
+
+// refuseWrite returns ErrStoreFull if the store cannot take local
+// operation op on cur. At the quota (not below the disk floor) a delete of
+// a live register value is let through: it makes room (see quota.go).
+func (tx *txn) refuseWrite(op localOp, cur crdt.State) error {
+	err := tx.storeFull()
+	if err == nil || !op.frees || tx.n.disk.floorFull() {
+		return err
+	}
+	if r, ok := cur.(*crdt.LWW); ok {
+		if _, live := r.Value(); live {
+			return nil
+		}
+	}
+	return err
+}
+
 // mergeRemote merges a state received from a peer into key and reports
 // whether the local state changed. It joins by crdt.Join, so states of
 // different kinds or kind generations for one key resolve alike on every
 // replica: the higher rank wins whole.
 //
-// While the store is full (see diskGuard) the state is not stored and
+// While the store is full (see diskGuard) or at its quota (see
+// storeQuota; what this batch staged counts) the state is not stored and
 // counted instead: anti-entropy brings it once space returns.
 func (tx *txn) mergeRemote(key []byte, remote crdt.State) (bool, error) {
-	if tx.n.disk.full() {
+	if tx.storeFull() != nil {
 		tx.refused++
 		tx.n.disk.refused.Add(1)
 		return false, nil
@@ -245,8 +289,8 @@ func (tx *txn) mergeRemote(key []byte, remote crdt.State) (bool, error) {
 // While the store is full it fails with ErrStoreFull, so its sender keeps
 // the hint and hands it off again later.
 func (tx *txn) mergeHandedOff(key []byte, s crdt.State) error {
-	if tx.n.disk.full() {
-		return tx.n.disk.errFull()
+	if err := tx.storeFull(); err != nil {
+		return err
 	}
 	if tx.n.retain.Old(s, tx.n.cfg.Now().UnixNano()) {
 		// A register write older than the grace, for a key this holder
@@ -256,7 +300,12 @@ func (tx *txn) mergeHandedOff(key []byte, s crdt.State) error {
 			return err
 		}
 	}
+	before := tx.refused
 	changed, err := tx.mergeRemote(key, s)
+	if tx.refused > before {
+		// The batch reached the quota: the sender must keep its hint.
+		return tx.n.disk.quota.errFull()
+	}
 	if err != nil || !changed {
 		return err
 	}

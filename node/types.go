@@ -52,9 +52,22 @@ type Status struct {
 	// hold, not yet handed off to a holder.
 	Hints int
 	// StoreFull: free space on the store's disk is below
-	// Config.MinFreeBytes, so local writes fail with ErrStoreFull and
-	// remote states are not stored until space returns.
+	// Config.MinFreeBytes, or the store is at Config.MaxStoreBytes, so
+	// local writes fail with ErrStoreFull and remote states are not
+	// stored until space returns.
 	StoreFull bool
+	// StoreFullReason says why: FullDiskFloor or FullQuota ("" when not
+	// full).
+	StoreFullReason string
+	// StoreBytes is the store's size as last measured, plus what was
+	// written since under a quota (0 when the store does not report it).
+	StoreBytes uint64
+	// MaxStoreBytes is the quota, Config.MaxStoreBytes (0: none).
+	MaxStoreBytes uint64
+	// AnnouncedFull: under placement, this node's heartbeats say it is
+	// full, so it is given no partition it does not store. It stays set
+	// until the store has room by a margin again (see MaxStoreBytes).
+	AnnouncedFull bool
 	// FreeBytes is the store's free disk space as last measured, less
 	// an estimate of what was written since (0 when the node does not
 	// guard its store: memory, a given Datastore, MinFreeBytes 0).

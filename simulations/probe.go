@@ -7,8 +7,8 @@ import (
 	gosync "sync"
 
 	"github.com/gossipmesh/gossipmesh/crdt"
+	"github.com/gossipmesh/gossipmesh/node"
 	ds "github.com/ipfs/go-datastore"
-	dssync "github.com/ipfs/go-datastore/sync"
 )
 
 // probeStore is the in-memory datastore a simulated node runs on. It
@@ -37,13 +37,23 @@ type probeStore struct {
 }
 
 var (
-	_ ds.Batching = (*probeStore)(nil)
-	_ ds.Batch    = (*probeBatch)(nil)
+	_ ds.Batching            = (*probeStore)(nil)
+	_ ds.Batch               = (*probeBatch)(nil)
+	_ ds.PersistentDatastore = (*probeStore)(nil)
 )
+
+// DiskUsage is the live store's: the bytes it holds, so a simulated node
+// can run under a quota (node.Config.MaxStoreBytes).
+func (p *probeStore) DiskUsage(ctx context.Context) (uint64, error) {
+	p.mu.Lock()
+	live := p.Batching
+	p.mu.Unlock()
+	return ds.DiskUsage(ctx, live)
+}
 
 func newProbeStore() *probeStore {
 	return &probeStore{
-		Batching: dssync.MutexWrap(ds.NewMapDatastore()),
+		Batching: node.NewMemoryDatastore(),
 		last:     map[string][]byte{},
 		durable:  map[string][]byte{},
 	}
@@ -101,7 +111,7 @@ func (p *probeStore) crash() {
 func (p *probeStore) recover() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	live := dssync.MutexWrap(ds.NewMapDatastore())
+	live := node.NewMemoryDatastore()
 	for k, v := range p.durable {
 		if err := live.Put(context.Background(), ds.RawKey(k), v); err != nil {
 			return err

@@ -79,3 +79,46 @@ func TestProbeStoreKeepsEmptyValuesAcrossACrash(t *testing.T) {
 		}
 	}
 }
+
+// The store reports the bytes it holds, so a simulated node can run under
+// a quota: more after writes, less after deletes, and only the durable
+// content after a crash.
+func TestProbeStoreReportsItsSize(t *testing.T) {
+	ctx := context.Background()
+	p := newProbeStore()
+	size := func() uint64 {
+		t.Helper()
+		n, err := ds.DiskUsage(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	empty := size()
+	if err := p.Put(ctx, ds.NewKey("/k/a"), make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(ctx, ds.NewKey("/")); err != nil {
+		t.Fatal(err)
+	}
+	one := size()
+	if one < empty+1000 {
+		t.Fatalf("size %d after a 1000-byte write, %d before", one, empty)
+	}
+	if err := p.Put(ctx, ds.NewKey("/k/b"), make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	p.crash()
+	if err := p.recover(); err != nil {
+		t.Fatal(err)
+	}
+	if got := size(); got != one {
+		t.Fatalf("size %d after a crash, want %d (the synced content)", got, one)
+	}
+	if err := p.Delete(ctx, ds.NewKey("/k/a")); err != nil {
+		t.Fatal(err)
+	}
+	if got := size(); got != empty {
+		t.Fatalf("size %d after the delete, want %d", got, empty)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gossipmesh/gossipmesh/node/httpapi/apitypes"
 	"golang.org/x/term"
 )
 
@@ -131,9 +132,35 @@ func (a *app) status(ctx context.Context, _ []string) error {
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "peer\t%s\nmesh\t%s\nkeys\t%d\npeers\t%d\n\n", st.PeerID, st.Mesh, st.Keys, st.Peers)
+	printStore(tw, st)
 	fmt.Fprintln(tw, "PARTITION\tKEYS\tPEERS AGREEING\tROOT")
 	for _, p := range st.Partitions {
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\n", p.Partition, p.Keys, p.PeersAgreeing, p.Root)
 	}
 	return tw.Flush()
+}
+
+// printStore prints what status says of the store: its size and quota,
+// free disk space, and whether (and why) it is full.
+func printStore(w io.Writer, st apitypes.StatusResponse) {
+	if st.StoreBytes > 0 {
+		fmt.Fprintf(w, "store bytes\t%d\n", st.StoreBytes)
+	}
+	if st.MaxStoreBytes > 0 {
+		fmt.Fprintf(w, "max store bytes\t%d\n", st.MaxStoreBytes)
+	}
+	if st.FreeBytes > 0 {
+		fmt.Fprintf(w, "free bytes\t%d\n", st.FreeBytes)
+	}
+	full := "no"
+	switch {
+	case st.StoreFullReason != "":
+		full = "yes (" + strings.ReplaceAll(st.StoreFullReason, "_", " ") + ")"
+	case st.StoreFull:
+		full = "yes"
+	}
+	if st.AnnouncedFull {
+		full += ", announced to placement"
+	}
+	fmt.Fprintf(w, "store full\t%s\n\n", full)
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gossipmesh/gossipmesh/node"
 	"github.com/gossipmesh/gossipmesh/node/backup"
 	"github.com/gossipmesh/gossipmesh/node/httpapi"
 	"github.com/gossipmesh/gossipmesh/node/httpapi/httpapitest"
@@ -151,6 +152,30 @@ func TestInfoCommands(t *testing.T) {
 	var st httpapi.StatusResponse
 	if err := json.Unmarshal([]byte(h.ok("--json", "status")), &st); err != nil || st.Keys != 1 {
 		t.Fatalf("status --json: %+v, %v", st, err)
+	}
+}
+
+func TestStatusShowsTheStoreQuota(t *testing.T) {
+	h := newHarness(t, httpapi.Options{})
+	out := h.ok("status")
+	if !strings.Contains(out, "store full  no\n") || strings.Contains(out, "max store bytes") {
+		t.Fatalf("status of a node with room and no quota:\n%s", out)
+	}
+	h.fake.SetStore(node.Status{StoreFull: true, StoreFullReason: node.FullQuota, StoreBytes: 1048700, MaxStoreBytes: 1048576, AnnouncedFull: true})
+	out = h.ok("status")
+	for _, want := range []string{"store bytes      1048700\n", "max store bytes  1048576\n", "store full       yes (quota), announced to placement\n", "peer   "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status at the quota lacks %q:\n%s", want, out)
+		}
+	}
+	h.fake.SetStore(node.Status{StoreFull: true, StoreFullReason: node.FullDiskFloor, FreeBytes: 1000})
+	if out := h.ok("status"); !strings.Contains(out, "store full  yes (disk floor)\n") {
+		t.Errorf("status below the disk floor:\n%s", out)
+	}
+	var st httpapi.StatusResponse
+	h.fake.SetStore(node.Status{StoreFull: true, StoreFullReason: node.FullQuota, StoreBytes: 10, MaxStoreBytes: 9})
+	if err := json.Unmarshal([]byte(h.ok("--json", "status")), &st); err != nil || st.StoreFullReason != "quota" || st.StoreBytes != 10 || st.MaxStoreBytes != 9 || !st.StoreFull {
+		t.Fatalf("status --json at the quota: %+v, %v", st, err)
 	}
 }
 

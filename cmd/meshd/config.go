@@ -53,6 +53,7 @@ type settings struct {
 	MaxValueBytes int           `toml:"max-value-bytes"`
 	MinFreeBytes  int64         `toml:"min-free-bytes"`
 	BallastBytes  int64         `toml:"ballast-bytes"`
+	MaxStoreBytes int64         `toml:"max-store-bytes"`
 
 	tokenKey []byte // the mesh secret --join-token carries (applyJoinToken)
 }
@@ -80,7 +81,7 @@ func defaultSettings() settings {
 		Data: d.DataDir, Listen: defaultListen(), API: defaultAPI, Mesh: d.Mesh,
 		MDNS: d.MDNS, Partitions: d.Partitions, LogFormat: "text", LogLevel: "info",
 		SyncInterval: d.SyncInterval, Grace: d.TombstoneGrace, MaxValueBytes: d.MaxValueBytes,
-		MinFreeBytes: d.MinFreeBytes, BallastBytes: d.BallastBytes,
+		MinFreeBytes: d.MinFreeBytes, BallastBytes: d.BallastBytes, MaxStoreBytes: d.MaxStoreBytes,
 	}
 }
 
@@ -163,6 +164,7 @@ func flagSet(s *settings, cli *cliFlags, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&s.Grace, "tombstone-grace", s.Grace, "`time` a delete is kept before it is collected, and the longest absence after which a node serves its old values only once a peer confirms them")
 	fs.IntVar(&s.MaxValueBytes, "max-value-bytes", s.MaxValueBytes, "largest value accepted, in `bytes`")
 	fs.Int64Var(&s.MinFreeBytes, "min-free-bytes", s.MinFreeBytes, "free disk space floor of the store, in `bytes`: below it writes fail (HTTP 507) until space returns (0: no floor)")
+	fs.Int64Var(&s.MaxStoreBytes, "max-store-bytes", s.MaxStoreBytes, "quota of the store, in `bytes`: at it writes fail (HTTP 507) and peers' states are not stored until deletes shrink it (0: no quota)")
 	fs.Int64Var(&s.BallastBytes, "ballast-bytes", s.BallastBytes, "size in `bytes` of the ballast file made in the data directory, to delete when the disk is full (0: none)")
 	return fs
 }
@@ -276,6 +278,8 @@ func (s *settings) validate() error {
 		return usagef("--min-free-bytes must not be negative")
 	case s.BallastBytes < 0:
 		return usagef("--ballast-bytes must not be negative")
+	case s.MaxStoreBytes < 0:
+		return usagef("--max-store-bytes must not be negative")
 	case s.Open && s.SwarmKey != "":
 		return usagef("--open and --swarm-key contradict each other: an open mesh has no key")
 	}
@@ -337,6 +341,7 @@ func (s *settings) nodeConfig(logger *slog.Logger) (node.Config, error) {
 	cfg.MaxValueBytes = s.MaxValueBytes
 	cfg.MinFreeBytes = s.MinFreeBytes
 	cfg.BallastBytes = s.BallastBytes
+	cfg.MaxStoreBytes = s.MaxStoreBytes
 	cfg.Logger = logger
 	var err error
 	if cfg.ListenAddrs, err = parseAddrs("--listen", s.Listen); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -91,6 +92,9 @@ func TestBadConfig(t *testing.T) {
 		"bare grace":    {file: "tombstone-grace = 604800\n", want: `tombstone-grace needs a unit`},
 		"free floor":    {args: []string{"--min-free-bytes", "-1"}, want: "--min-free-bytes"},
 		"ballast":       {file: "ballast-bytes = -5\n", want: "--ballast-bytes"},
+		"quota":         {args: []string{"--max-store-bytes", "-1"}, want: "--max-store-bytes"},
+		"file quota":    {file: "max-store-bytes = -1\n", want: "--max-store-bytes"},
+		"quota unit":    {args: []string{"--max-store-bytes", "1GiB"}, want: "max-store-bytes"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args
@@ -143,6 +147,39 @@ func TestDiskFlagsReachNodeConfig(t *testing.T) {
 	}
 	if cfg.MinFreeBytes != 1000000 || cfg.BallastBytes != 0 {
 		t.Fatalf("node config: min free %d, ballast %d; want 1000000, 0", cfg.MinFreeBytes, cfg.BallastBytes)
+	}
+}
+
+func TestMaxStoreBytesFlag(t *testing.T) {
+	if s, err := loadSettings(nil, nil); err != nil || s.MaxStoreBytes != 0 {
+		t.Fatalf("default quota %d, %v; want 0 (none)", s.MaxStoreBytes, err)
+	}
+	// The flag beats the file, and reaches the node's config.
+	s, err := loadSettings([]string{"--config", writeFile(t, "max-store-bytes = 5000000\n"), "--max-store-bytes", "1073741824"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.nodeConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxStoreBytes != 1<<30 {
+		t.Fatalf("node config: max store bytes %d, want %d", cfg.MaxStoreBytes, 1<<30)
+	}
+	if out := printed(t, &s); !strings.Contains(out, "max-store-bytes = 1073741824\n") {
+		t.Fatalf("config print lacks the quota:\n%s", out)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"--check", "--memory", "--max-store-bytes", "1048576"}, &out, &errb, nil); code != 0 || !strings.Contains(out.String(), "OK") {
+		t.Fatalf("--check with a quota: exit %d, %q %q", code, out.String(), errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"--check", "--data", t.TempDir(), "--max-store-bytes", "1048576"}, &out, &errb, nil); code != 2 || !strings.Contains(errb.String(), "at least 33554432") {
+		t.Fatalf("--check with an on-disk quota pebble's log alone would fill: exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"--check", "--max-store-bytes", "-5"}, &out, &errb, nil); code != 2 || !strings.Contains(errb.String(), "--max-store-bytes must not be negative") {
+		t.Fatalf("--check with a negative quota: exit %d, stderr %q", code, errb.String())
 	}
 }
 

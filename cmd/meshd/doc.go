@@ -11,7 +11,7 @@
 //	      [--mdns=true|false] [--memory] [--partitions N] [--replication R]
 //	      [--pin PARTITION]... [--api-token-file FILE]
 //	      [--sync-interval D] [--max-value-bytes N]
-//	      [--min-free-bytes N] [--ballast-bytes N]
+//	      [--min-free-bytes N] [--ballast-bytes N] [--max-store-bytes N]
 //	      [--log-format text|json] [--log-level debug|info|warn|error]
 //	meshd [flags] config print
 //

@@ -36,7 +36,8 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := StatusResponse{
 		PeerID: st.PeerID.String(), Mesh: st.Mesh, Keys: st.Keys, Peers: st.Peers, Hints: st.Hints,
-		StoreFull: st.StoreFull, FreeBytes: st.FreeBytes,
+		StoreFull: st.StoreFull, FreeBytes: st.FreeBytes, StoreFullReason: st.StoreFullReason,
+		StoreBytes: st.StoreBytes, MaxStoreBytes: st.MaxStoreBytes, AnnouncedFull: st.AnnouncedFull,
 		Partitions: make([]PartitionResponse, 0, len(st.Partitions)),
 		Version:    version.Get().Version,
 	}

@@ -43,7 +43,11 @@ type collector struct {
 	partAgree    *prometheus.Desc
 	hints        *prometheus.Desc
 	storeFull    *prometheus.Desc
+	fullReason   *prometheus.Desc
 	freeBytes    *prometheus.Desc
+	storeBytes   *prometheus.Desc
+	maxStore     *prometheus.Desc
+	announced    *prometheus.Desc
 	up           *prometheus.Desc
 	histograms   []histogramDesc
 }
@@ -93,8 +97,12 @@ func newCollector(b Backend) *collector {
 	c.partAgreeing = prometheus.NewDesc(ns+"_partition_peers_agreeing", "Peers whose last reported root for the partition equals ours.", []string{"partition"}, nil)
 	c.partHolders = prometheus.NewDesc(ns+"_partition_holders", "Number of members that hold the partition under placement, as this node computes placement; only with replication R > 0, for the partitions this node stores.", []string{"partition"}, nil)
 	c.partAgree = prometheus.NewDesc(ns+"_partition_holders_agree", "1 if every holder of the partition last reported this node's root.", []string{"partition"}, nil)
-	c.storeFull = prometheus.NewDesc(ns+"_store_full", "1 while the store's free disk space is below the floor (writes refused), else 0.", nil, nil)
+	c.storeFull = prometheus.NewDesc(ns+"_store_full", "1 while the store's free disk space is below the floor or the store is at its quota (writes refused), else 0.", nil, nil)
+	c.fullReason = prometheus.NewDesc(ns+"_store_full_reason", "1 for the reason the store is full (disk_floor or quota), 0 for the other.", []string{"reason"}, nil)
 	c.freeBytes = prometheus.NewDesc(ns+"_store_free_bytes", "Free disk space of the store as last measured (0 when not measured).", nil, nil)
+	c.storeBytes = prometheus.NewDesc(ns+"_store_bytes", "The store's size as last measured (0 when the store does not report it).", nil, nil)
+	c.maxStore = prometheus.NewDesc(ns+"_store_max_bytes", "The store's quota, --max-store-bytes (0: none).", nil, nil)
+	c.announced = prometheus.NewDesc(ns+"_store_full_announced", "1 while the node tells placement it is full (given no partition it does not store), else 0.", nil, nil)
 	c.hints = prometheus.NewDesc(ns+"_hints", "Writes for partitions this node does not hold, not yet handed off.", nil, nil)
 	c.up = prometheus.NewDesc(ns+"_status_up", "1 if the node answered the status query of this scrape.", nil, nil)
 	c.histograms = latencyHistograms()
@@ -105,7 +113,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.counters {
 		ch <- d.desc
 	}
-	for _, d := range []*prometheus.Desc{c.bytesSent, c.bytesRecv, c.keys, c.peers, c.partKeys, c.partAgreeing, c.partHolders, c.partAgree, c.hints, c.storeFull, c.freeBytes, c.up} {
+	for _, d := range []*prometheus.Desc{c.bytesSent, c.bytesRecv, c.keys, c.peers, c.partKeys, c.partAgreeing, c.partHolders, c.partAgree, c.hints, c.storeFull, c.fullReason, c.freeBytes, c.storeBytes, c.maxStore, c.announced, c.up} {
 		ch <- d
 	}
 	for _, h := range c.histograms {
@@ -152,12 +160,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(status.Keys))
 	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(status.Peers))
 	ch <- prometheus.MustNewConstMetric(c.hints, prometheus.GaugeValue, float64(status.Hints))
-	full := 0.0
-	if status.StoreFull {
-		full = 1
+	ch <- prometheus.MustNewConstMetric(c.storeFull, prometheus.GaugeValue, gauge(status.StoreFull))
+	for _, reason := range []string{node.FullDiskFloor, node.FullQuota} {
+		ch <- prometheus.MustNewConstMetric(c.fullReason, prometheus.GaugeValue, gauge(status.StoreFullReason == reason), reason)
 	}
-	ch <- prometheus.MustNewConstMetric(c.storeFull, prometheus.GaugeValue, full)
 	ch <- prometheus.MustNewConstMetric(c.freeBytes, prometheus.GaugeValue, float64(status.FreeBytes))
+	ch <- prometheus.MustNewConstMetric(c.storeBytes, prometheus.GaugeValue, float64(status.StoreBytes))
+	ch <- prometheus.MustNewConstMetric(c.maxStore, prometheus.GaugeValue, float64(status.MaxStoreBytes))
+	ch <- prometheus.MustNewConstMetric(c.announced, prometheus.GaugeValue, gauge(status.AnnouncedFull))
 	for _, p := range status.Partitions {
 		part := strconv.FormatUint(uint64(p.Partition), 10)
 		ch <- prometheus.MustNewConstMetric(c.partKeys, prometheus.GaugeValue, float64(p.Keys), part)
@@ -171,4 +181,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.partAgree, prometheus.GaugeValue, agree, part)
 		}
 	}
+}
+
+// gauge is a boolean as a 0/1 gauge value.
+func gauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -168,6 +168,33 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+func TestStoreQuotaInStatusAndMetrics(t *testing.T) {
+	e := newEnv(t, httpapi.Options{})
+	e.fake.SetStore(node.Status{StoreFull: true, StoreFullReason: node.FullQuota, StoreBytes: 5000, MaxStoreBytes: 4096, AnnouncedFull: true})
+	st := decode[httpapi.StatusResponse](t, e.want(e.do("GET", "/v1/status", nil), 200))
+	if !st.StoreFull || st.StoreFullReason != "quota" || st.StoreBytes != 5000 || st.MaxStoreBytes != 4096 || !st.AnnouncedFull {
+		t.Fatalf("status at the quota: %+v", st)
+	}
+	body := string(e.want(e.do("GET", "/metrics", nil), 200).body)
+	for _, want := range []string{
+		"gossipmesh_store_full 1",
+		`gossipmesh_store_full_reason{reason="quota"} 1`,
+		`gossipmesh_store_full_reason{reason="disk_floor"} 0`,
+		"gossipmesh_store_bytes 5000",
+		"gossipmesh_store_max_bytes 4096",
+		"gossipmesh_store_full_announced 1",
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("metrics at the quota lack %q", want)
+		}
+	}
+	e.fake.SetStore(node.Status{StoreFull: true, StoreFullReason: node.FullDiskFloor})
+	body = string(e.want(e.do("GET", "/metrics", nil), 200).body)
+	if !strings.Contains(body, `gossipmesh_store_full_reason{reason="disk_floor"} 1`+"\n") || !strings.Contains(body, `gossipmesh_store_full_reason{reason="quota"} 0`+"\n") {
+		t.Errorf("metrics below the disk floor:\n%s", body)
+	}
+}
+
 func TestBackupRestore(t *testing.T) {
 	src := newEnv(t, httpapi.Options{})
 	src.want(src.do("PUT", "/v1/kv/a", []byte("1")), 204)

@@ -33,15 +33,25 @@ type PartitionResponse struct {
 
 // StatusResponse is the body of GET /v1/status.
 type StatusResponse struct {
-	PeerID     string              `json:"peer_id"`
-	Mesh       string              `json:"mesh"`
-	Keys       int                 `json:"keys"`
-	Peers      int                 `json:"peers"`
-	Hints      int                 `json:"hints"`                // writes for partitions not held, not yet handed off
-	StoreFull  bool                `json:"store_full"`           // free space below the floor: writes get 507
-	FreeBytes  uint64              `json:"free_bytes,omitempty"` // the store's free disk space; absent when not measured
-	Partitions []PartitionResponse `json:"partitions"`
-	Version    string              `json:"version"` // the gossipmesh build serving the API
+	PeerID    string `json:"peer_id"`
+	Mesh      string `json:"mesh"`
+	Keys      int    `json:"keys"`
+	Peers     int    `json:"peers"`
+	Hints     int    `json:"hints"`                // writes for partitions not held, not yet handed off
+	StoreFull bool   `json:"store_full"`           // free space below the floor, or the store at its quota: writes get 507
+	FreeBytes uint64 `json:"free_bytes,omitempty"` // the store's free disk space; absent when not measured
+	// StoreFullReason is why the store is full: "disk_floor" or "quota"
+	// (absent when not full).
+	StoreFullReason string `json:"store_full_reason,omitempty"`
+	// StoreBytes is the store's size as last measured (absent when the
+	// store does not report it); MaxStoreBytes its quota (absent: none).
+	StoreBytes    uint64 `json:"store_bytes,omitempty"`
+	MaxStoreBytes uint64 `json:"max_store_bytes,omitempty"`
+	// AnnouncedFull: under placement, the node tells the mesh it is full
+	// and is given no partition it does not store yet.
+	AnnouncedFull bool                `json:"announced_full,omitempty"`
+	Partitions    []PartitionResponse `json:"partitions"`
+	Version       string              `json:"version"` // the gossipmesh build serving the API
 }
 
 // HealthResponse is the body of GET /v1/health: the process answers.

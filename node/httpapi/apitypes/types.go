@@ -21,7 +21,7 @@ const (
 	CodeCounterRange = "counter_range"  // 422: the increment would leave the int64 range
 	CodeNotReady     = "not_ready"      // 503 from /v1/ready
 	CodeUnavailable  = "unavailable"    // 503: store failure, node closed, no holder
-	CodeStoreFull    = "store_full"     // 507: free disk space below the node's floor
+	CodeStoreFull    = "store_full"     // 507: free disk space below the node's floor, or the store at its quota
 	CodeUnsupported  = "not_supported"  // 501: this server does not offer the route
 	CodeUnreachable  = "unreachable"    // 502: POST /v1/join could not reach the peer
 	CodeInternal     = "internal_error" // 500

@@ -41,6 +41,16 @@ type Fake struct {
 	ConnectErr error
 	// NotReady, when set, is what Ready returns.
 	NotReady error
+	store    node.Status // see SetStore
+}
+
+// SetStore sets what Status reports of the store: StoreFull,
+// StoreFullReason, FreeBytes, StoreBytes, MaxStoreBytes and AnnouncedFull
+// are taken from st.
+func (f *Fake) SetStore(st node.Status) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.store = st
 }
 
 type entry struct {
@@ -202,6 +212,8 @@ func (f *Fake) Status(ctx context.Context) (node.Status, error) {
 	return node.Status{
 		PeerID: f.PeerID, Mesh: "default", Keys: len(keys), Peers: len(f.PeerList),
 		Partitions: []node.PartitionStatus{{Partition: 0, Root: root, Keys: len(keys)}},
+		StoreFull:  f.store.StoreFull, StoreFullReason: f.store.StoreFullReason, FreeBytes: f.store.FreeBytes,
+		StoreBytes: f.store.StoreBytes, MaxStoreBytes: f.store.MaxStoreBytes, AnnouncedFull: f.store.AnnouncedFull,
 	}, nil
 }
 
