@@ -249,6 +249,7 @@ func (n *Node) membershipLoop() {
 			n.replace()
 		}
 		n.dropHandedOver()
+		n.keepFanout()
 		select {
 		case <-n.closing:
 			return
