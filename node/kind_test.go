@@ -144,7 +144,6 @@ func hostileCounter(t testing.TB, gen crdt.Timestamp) crdt.State {
 	return s
 }
 
-
 // A member holding the swarm key gossips a delta that gives a register key
 // another kind: a counter at generation zero (its kind outranks the
 // register), then one at a generation as far ahead as the drift limit
