@@ -98,12 +98,15 @@ func TestFullDiskIsAStateNotACrash(t *testing.T) {
 	// A second node's anti-entropy into the full node is refused, not
 	// stored, and not an error on the peer's side.
 	peer := startNode(t, testConfig())
-	link(t, n, peer)
 	for i := range 10 {
 		if err := peer.Put(ctx, fmt.Appendf(nil, "p%d", i), val()); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Pebble's compactions may have given room back since the node filled
+	// up: fill it again just before the peer connects.
+	fill(n, "s")
+	link(t, n, peer)
 	if err := peer.SyncWith(ctx, n.ID()); err != nil {
 		t.Fatalf("sync into the full node: %v", err)
 	}
