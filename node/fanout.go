@@ -23,6 +23,18 @@ var fanoutTarget = pubsub.DefaultGossipSubParams().D + 2
 // instead of dialling dozens of members at once.
 const fanoutDialsPerTick = 2
 
+// connectedMembers counts the members this node is connected to.
+func (n *Node) connectedMembers() int {
+	net := n.host.Network()
+	count := 0
+	for _, id := range n.members.list() {
+		if net.Connectedness(id) == network.Connected {
+			count++
+		}
+	}
+	return count
+}
+
 // keepFanout dials members until this node is connected to fanoutTarget
 // of them (or all of them).
 func (n *Node) keepFanout() {

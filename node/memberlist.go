@@ -133,7 +133,7 @@ var ErrNotReady = errors.New("node: not ready")
 // Ready reports whether the node is ready to serve: open, with its store
 // readable and its trees built (its event loop answers), and, when it was
 // given bootstrap peers or has connected to any, with at least one live
-// member. A node given no peer is ready alone. The error wraps ErrNotReady
+// member or a peer it completed the mesh handshake with. A node given no peer is ready alone. The error wraps ErrNotReady
 // (or ErrClosed) and says why.
 func (n *Node) Ready(ctx context.Context) error {
 	if n.closed.Load() || n.leaving.Load() {
@@ -142,7 +142,7 @@ func (n *Node) Ready(ctx context.Context) error {
 	if _, err := n.Status(ctx); err != nil {
 		return fmt.Errorf("%w: store not answering: %v", ErrNotReady, err)
 	}
-	if n.expectsPeers() && len(n.members.list()) == 0 {
+	if n.expectsPeers() && len(n.members.list()) == 0 && !n.members.anyVerified() {
 		return fmt.Errorf("%w: no mesh member reached yet", ErrNotReady)
 	}
 	return nil

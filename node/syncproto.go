@@ -389,7 +389,7 @@ func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) (hello,
 		time.AfterFunc(time.Second, func() { n.host.Network().ClosePeer(id) })
 		return hello{}, fmt.Errorf("%w: %q with %d partitions and replication %d", ErrMeshMismatch, theirs.name, theirs.partitions, theirs.replication)
 	}
-	n.onVerified(id)
+	n.onVerified(id, theirs.roots)
 	return theirs, nil
 }
 

@@ -46,7 +46,7 @@ type candidate struct {
 // anti-entropy slots, each retried after a doubling backoff.
 const (
 	maxCandidates      = 256
-	verifyWorkers      = 2
+	verifyWorkers      = 4
 	minVerifyBackoff   = time.Second
 	maxVerifyBackoff   = time.Minute
 	verifyQueueSize    = maxCandidates
@@ -56,7 +56,7 @@ const (
 
 // verify records a completed handshake with id, on a connection of its own,
 // and returns the heartbeat held for it, if any, to admit it.
-func (m *members) verify(id peer.ID, now time.Time) (heartbeat, bool) {
+func (m *members) verify(id peer.ID, roots []merkle.Hash, now time.Time) (heartbeat, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.verified[id]
@@ -65,6 +65,14 @@ func (m *members) verify(id peer.ID, now time.Time) (heartbeat, bool) {
 		m.verified[id] = v
 	}
 	v.at = now
+	if mb := m.live[id]; mb != nil {
+		// A handshake is as good a sign of life as a heartbeat, and its
+		// roots are the peer's own word.
+		mb.lastSeen, mb.suspect = now, false
+		if len(roots) == len(mb.roots) {
+			copy(mb.roots, roots)
+		}
+	}
 	c, ok := m.pending[id]
 	delete(m.pending, id)
 	if !ok {
@@ -177,6 +185,13 @@ func (m *members) isVerified(id peer.ID) bool {
 	return m.verified[id] != nil
 }
 
+// anyVerified reports whether any peer passed a handshake with this node.
+func (m *members) anyVerified() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.verified) > 0
+}
+
 // candidates counts the peers heard of but not verified.
 func (m *members) candidates() int {
 	m.mu.Lock()
@@ -196,10 +211,11 @@ func (n *Node) verifySoon(id peer.ID) {
 	}
 }
 
-// verifyLoop runs verification sessions: a full anti-entropy session, as
-// with any new member, whose handshake verifies the peer. It has slots of
-// its own, so candidates that cannot be reached never hold up honest
-// anti-entropy.
+// verifyLoop runs verifications: a dial and the sync handshake alone (the
+// hellos both ways, which verify each side to the other), so that a large
+// mesh's members verify each other at the cost of a round trip each; the
+// next anti-entropy round reconciles. It has slots of its own, so
+// candidates that cannot be reached never hold up honest anti-entropy.
 func (n *Node) verifyLoop() {
 	defer n.wg.Done()
 	for {
@@ -217,23 +233,32 @@ func (n *Node) verifyPeer(id peer.ID) {
 		n.members.verificationFailed(id)
 		return
 	}
+	net := n.host.Network()
+	wasConnected := net.Connectedness(id) == network.Connected
 	ctx, cancel := context.WithTimeout(n.ctx, verifyDialTimeout)
-	conn, err := n.host.Network().DialPeer(ctx, id)
+	conn, err := net.DialPeer(ctx, id)
 	cancel()
 	if err != nil || conn == nil {
 		n.members.verificationFailed(id)
 		return
 	}
-	if err := n.SyncWith(n.ctx, id); err != nil && n.ctx.Err() == nil {
+	if err := n.handshake(id); err != nil && n.ctx.Err() == nil {
 		n.members.verificationFailed(id)
 		n.noteSyncError(id, err)
+	}
+	// A connection opened only to verify is not kept when the node has
+	// its fan-out already: every node verifies every member, and keeping
+	// those connections would make the overlay a full mesh, where
+	// GossipSub's flood publishing sends each delta to every peer.
+	if !wasConnected {
+		_ = net.ClosePeer(id)
 	}
 }
 
 // onVerified admits a peer whose handshake just completed, by the heartbeat
 // held for it.
-func (n *Node) onVerified(id peer.ID) {
-	hb, held := n.members.verify(id, n.cfg.Now())
+func (n *Node) onVerified(id peer.ID, roots []merkle.Hash) {
+	hb, held := n.members.verify(id, roots, n.cfg.Now())
 	if held && n.members.admitHeld(id, hb, n.cfg.Partitions, n.cfg.Now()) {
 		n.log.Info("member joined", "peer", id)
 		n.replace()
@@ -270,4 +295,29 @@ func (m *members) isLive(id peer.ID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.live[id] != nil
+}
+
+// handshake opens a sync stream to id, exchanges hellos and ends the stream
+// there: the peer's handler sees the end before any session message and
+// stops without a session.
+func (n *Node) handshake(id peer.ID) error {
+	ctx, cancel := context.WithTimeout(n.ctx, verifyDialTimeout)
+	defer cancel()
+	s, err := n.host.NewStream(ctx, id, syncProtocol)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(verifyDialTimeout))
+	f, err := newFramer(s, n.syncConfig().MaxFrameBytes, n.cfg.CompressAbove)
+	if err != nil {
+		s.Reset()
+		return err
+	}
+	defer f.close()
+	if _, err := n.exchangeHello(ctx, f, id); err != nil {
+		endStream(s, err)
+		return err
+	}
+	return nil
 }
