@@ -102,3 +102,38 @@ func (s *Session) split(m Message) []Message {
 	cur.Fin = m.Fin
 	return append(out, cur)
 }
+
+// Chunks cuts a received message into pieces that, passed to Receive (or
+// Step) in order, act as the message itself: each holds at most maxRecords
+// records and about maxBytes of records, replies and items (at least one
+// element), and all but the last have More set. Roots, which only an
+// initiator's first message carries, stay in the first piece. A caller
+// that steps each piece in its own turn of its event loop keeps one large
+// frame from holding the loop.
+func Chunks(m Message, maxBytes, maxRecords int) []Message {
+	var out []Message
+	cur, size := Message{Roots: m.Roots}, 0
+	cut := func(need int, record bool) {
+		full := size+need > maxBytes || record && len(cur.Records) >= maxRecords
+		if full && (size > 0 || len(cur.Records) > 0) {
+			cur.More = true
+			out = append(out, cur)
+			cur, size = Message{}, 0
+		}
+		size += need
+	}
+	for _, r := range m.Records {
+		cut(recordSize(r), true)
+		cur.Records = append(cur.Records, r)
+	}
+	for _, r := range m.Replies {
+		cut(replySize(r), false)
+		cur.Replies = append(cur.Replies, r)
+	}
+	for _, it := range m.Items {
+		cut(itemSize(it), false)
+		cur.Items = append(cur.Items, it)
+	}
+	cur.More, cur.Fin = m.More, m.Fin
+	return append(out, cur)
+}

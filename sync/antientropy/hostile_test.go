@@ -242,3 +242,43 @@ func TestNextReadsStatesFrameByFrame(t *testing.T) {
 	}
 	t.Logf("%d records in %d frames, %d states read", records, frames, states)
 }
+
+// Stepping a session's frames in chunks, as node does to keep its event
+// loop responsive, converges as stepping them whole does.
+func TestChunkedStepsConverge(t *testing.T) {
+	r := newRand(t)
+	ra, rb := pair(r, 4000, 1500, "mixed", false)
+	want := map[uint32]map[string][]byte{0: merged(ra, rb, 0)}
+	a, out, err := ae.Start(ae.Config{}, ra, []uint32{0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := ae.Accept(ae.Config{}, rb)
+	sessions, reps := [2]*ae.Session{a, b}, [2]*ae.MemReplica{ra, rb}
+	frames, pieces := out.Send, 0
+	for to := 1; len(frames) > 0; to = 1 - to {
+		var next []ae.Message
+		for _, f := range frames {
+			for _, piece := range ae.Chunks(f, 512, 7) {
+				pieces++
+				if len(piece.Records) > 7 {
+					t.Fatalf("a piece of %d records", len(piece.Records))
+				}
+				o, err := sessions[to].Step(piece)
+				if err != nil {
+					t.Fatalf("side %d: %v", to, err)
+				}
+				for _, rec := range o.Store {
+					reps[to].Apply(rec)
+				}
+				next = append(next, o.Send...)
+			}
+		}
+		frames = next
+	}
+	if !a.Done() || !b.Done() {
+		t.Fatal("sessions not done")
+	}
+	checkConverged(t, ra, rb, want)
+	t.Logf("%d pieces", pieces)
+}
