@@ -23,7 +23,9 @@ import (
 )
 
 // maxBatch bounds how many requests one event-loop turn folds into a single
-// synced commit.
+// synced commit, and their weight: a request that merges records from a
+// session weighs one per record, so one turn never merges more than
+// maxBatch records on top of its local writes.
 const maxBatch = 512
 
 // Node is one member of a mesh: a libp2p host, GossipSub, the anti-entropy
@@ -80,8 +82,9 @@ type Node struct {
 // request is a unit of work for the event loop. apply runs on the loop and
 // stages writes; done receives the result after the batch is durable.
 type request struct {
-	apply func(tx *txn) error
-	done  chan error
+	apply  func(tx *txn) error
+	done   chan error
+	weight int // records it merges, beyond its own one (see maxBatch)
 }
 
 // New starts a node: it opens the store, rebuilds the Merkle trees, brings up
@@ -217,10 +220,15 @@ func (n *Node) Addrs() []multiaddr.Multiaddr {
 
 // do runs apply on the event loop and waits until its writes are durable.
 func (n *Node) do(ctx context.Context, apply func(tx *txn) error) error {
+	return n.doWeighted(ctx, 0, apply)
+}
+
+// doWeighted is do for a request that merges weight records.
+func (n *Node) doWeighted(ctx context.Context, weight int, apply func(tx *txn) error) error {
 	if n.closed.Load() {
 		return ErrClosed
 	}
-	r := &request{apply: apply, done: make(chan error, 1)}
+	r := &request{apply: apply, done: make(chan error, 1), weight: weight}
 	select {
 	case n.reqs <- r:
 	case <-n.closing:
@@ -262,18 +270,21 @@ func (n *Node) loop() {
 	defer close(n.syncq)
 	for {
 		batch := make([]*request, 0, 16)
+		weight := 0
 		select {
 		case r := <-n.reqs:
 			batch = append(batch, r)
+			weight += 1 + r.weight
 		case <-n.closing:
 			n.drainClosed()
 			return
 		}
 	fill:
-		for len(batch) < maxBatch {
+		for len(batch) < maxBatch && weight < maxBatch {
 			select {
 			case r := <-n.reqs:
 				batch = append(batch, r)
+				weight += 1 + r.weight
 			default:
 				break fill
 			}
