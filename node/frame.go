@@ -22,6 +22,10 @@ const (
 	frameZstd = 1
 	// frameChunk is the most read ahead of the bytes that have arrived.
 	frameChunk = 64 << 10
+	// zstdWindow is the compression window. With the default (8 MiB)
+	// every stream's encoder keeps 8 MiB of history; a frame's records
+	// that repeat each other are mostly near each other.
+	zstdWindow = 1 << 20
 )
 
 // ErrBadFrame is returned for a sync frame that is oversized or malformed.
@@ -158,22 +162,61 @@ func (f *framer) readWithin(limit int) ([]byte, error) {
 }
 
 func (f *framer) write(payload []byte) error {
+	fr, err := f.pack(payload)
+	if err != nil {
+		return err
+	}
+	return f.send(fr)
+}
+
+// wireFrame is a frame ready for the wire: its header, and its body (the
+// payload, compressed if that made it smaller).
+type wireFrame struct{ head, body []byte }
+
+// pack makes a frame of payload. A sender may pack on one goroutine and
+// send on another, not both on two at once.
+func (f *framer) pack(payload []byte) (wireFrame, error) {
 	flag := byte(frameRaw)
 	if f.compress > 0 && len(payload) >= f.compress {
 		if f.enc == nil {
 			var err error
-			if f.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)); err != nil {
-				return err
+			if f.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+				zstd.WithWindowSize(zstdWindow), zstd.WithLowerEncoderMem(true)); err != nil {
+				return wireFrame{}, err
 			}
 		}
-		if z := f.enc.EncodeAll(payload, nil); len(z) < len(payload) {
-			payload, flag = z, frameZstd
+		if f.worthCompressing(payload) {
+			if z := f.enc.EncodeAll(payload, nil); len(z) < len(payload) {
+				payload, flag = z, frameZstd
+			}
 		}
 	}
-	buf := binary.AppendUvarint(make([]byte, 0, len(payload)+11), uint64(len(payload)+1))
-	buf = append(buf, flag)
-	buf = append(buf, payload...)
-	return f.writeAll(buf)
+	head := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+1), uint64(len(payload)+1))
+	head = append(head, flag)
+	if len(payload) <= frameChunk { // one write for a small frame
+		return wireFrame{head: append(head, payload...)}, nil
+	}
+	return wireFrame{head: head, body: payload}, nil
+}
+
+// worthCompressing tries a large payload's first chunk: if that does not
+// shrink by an eighth, the payload (encrypted or compressed values) is
+// sent as it is, without paying for a full attempt, in time and in a
+// frame-sized buffer.
+func (f *framer) worthCompressing(payload []byte) bool {
+	if len(payload) <= 2*frameChunk {
+		return true
+	}
+	sample := payload[:frameChunk]
+	return len(f.enc.EncodeAll(sample, nil)) < len(sample)-len(sample)/8
+}
+
+// send writes a frame made by pack.
+func (f *framer) send(fr wireFrame) error {
+	if err := f.writeAll(fr.head); err != nil {
+		return err
+	}
+	return f.writeAll(fr.body)
 }
 
 // read reads a frame of at most the framer's limit.

@@ -439,13 +439,15 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 	w := startFrameWriter(f)
 	fail := func(err error) error {
 		_ = s.Reset() // unblocks a write the peer does not read
-		w.finish()
+		if werr := w.finish(); werr != nil {
+			err = werr // the cause: a read fails once the writer reset the stream
+		}
 		n.stats.syncFailures.Add(1)
 		n.noteStreamError(err)
 		return fmt.Errorf("node: sync with %s: %w", id, err)
 	}
 	for _, m := range first.Send {
-		if err := w.send(ctx, m); err != nil {
+		if err := w.send(ctx, f, m); err != nil {
 			return fail(err)
 		}
 	}
@@ -468,7 +470,7 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 			n.stats.deltasInvalid.Add(1)
 			return fail(err)
 		}
-		if err := n.sendAnswer(ctx, sess, w); err != nil {
+		if err := n.sendAnswer(ctx, sess, f, w); err != nil {
 			return fail(err)
 		}
 		done = sess.Done()
@@ -491,11 +493,11 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 
 // Pieces of a received frame stepped per event-loop request: a frame of
 // tiny records holds tens of thousands, and merged in one batch they would
-// hold every write queued behind it. A piece merges at most half a batch's
-// weight of records (see maxBatch), and at most a read chunk of bytes
-// (items cost tree work in proportion to their bytes).
+// hold every write queued behind it. A piece merges at most one batch's
+// share of session records (maxMerged), and has at most a read chunk of
+// bytes (items cost tree work in proportion to their bytes).
 const (
-	stepChunkRecords = maxBatch / 2
+	stepChunkRecords = maxMerged
 	stepChunkBytes   = frameChunk
 )
 
@@ -523,10 +525,12 @@ func (n *Node) stepFrame(ctx context.Context, id peer.ID, sess *antientropy.Sess
 }
 
 // sendAnswer builds the frames of the session's answer and hands them to
-// the writer. Their states are read here, off the event loop; since a
-// local write is readable before its fsync, a frame with records waits
-// for a durability barrier before it leaves (persist before send).
-func (n *Node) sendAnswer(ctx context.Context, sess *antientropy.Session, w *frameWriter) error {
+// the writer, encoded and wireFrame: a frame's records are let go before
+// the frame waits for the writer. Their states are read here, off the
+// event loop; since a local write is readable before its fsync, a frame
+// with records waits for a durability barrier before it leaves (persist
+// before send).
+func (n *Node) sendAnswer(ctx context.Context, sess *antientropy.Session, f *framer, w *frameWriter) error {
 	for sess.Pending() {
 		m, err := sess.Next()
 		if err != nil {
@@ -537,34 +541,35 @@ func (n *Node) sendAnswer(ctx context.Context, sess *antientropy.Session, w *fra
 				return err
 			}
 		}
-		if err := w.send(ctx, m); err != nil {
+		if err := w.send(ctx, f, m); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// frameWriter encodes and writes a session's frames on its own goroutine,
-// so that building the next frame overlaps writing this one. It holds the
-// frame it writes and at most one queued: a sender blocks beyond that.
+// frameWriter writes a session's frames on its own goroutine, so that
+// building the next frame overlaps writing this one. It holds the frame it
+// writes; the sender, with the next one wireFrame, waits until it is taken.
 type frameWriter struct {
-	q        chan antientropy.Message
+	q        chan wireFrame
 	done     chan struct{}
 	err      error // set before done is closed
 	finished bool  // q is closed; the sender's goroutine only
 }
 
 func startFrameWriter(f *framer) *frameWriter {
-	w := &frameWriter{q: make(chan antientropy.Message, 1), done: make(chan struct{})}
+	w := &frameWriter{q: make(chan wireFrame), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		for m := range w.q {
-			b, err := antientropy.AppendMessage(nil, m)
-			if err == nil {
-				err = f.write(b)
-			}
-			if err != nil {
+		for fr := range w.q {
+			if err := f.send(fr); err != nil {
 				w.err = err
+				if f.stream != nil {
+					// The session may be waiting for the peer's next
+					// frame, which a peer that does not read never sends.
+					_ = f.stream.Reset()
+				}
 				return
 			}
 		}
@@ -572,10 +577,19 @@ func startFrameWriter(f *framer) *frameWriter {
 	return w
 }
 
-// send queues a frame; it fails if the writer has failed or ctx ends.
-func (w *frameWriter) send(ctx context.Context, m antientropy.Message) error {
+// send encodes and packs m and queues it; it fails if the writer has
+// failed or ctx ends.
+func (w *frameWriter) send(ctx context.Context, f *framer, m antientropy.Message) error {
+	b, err := antientropy.AppendMessage(nil, m)
+	if err != nil {
+		return err
+	}
+	fr, err := f.pack(b)
+	if err != nil {
+		return err
+	}
 	select {
-	case w.q <- m:
+	case w.q <- fr:
 		return nil
 	case <-w.done:
 		return w.err
