@@ -32,15 +32,27 @@ func TestAmplificationRequestIsRefusedAndTheSenderBlocked(t *testing.T) {
 	ctx := context.Background()
 	nodes, psk := privateMesh(t, 3, nil)
 	a := nodes[0]
-	acked := writeKeys(t, a, "held", 320)
+	acked := map[string]string{}
+	for i := range 2000 { // 400 KB held, incompressible: five times the request
+		k, v := fmt.Sprintf("held-%d", i), make([]byte, 200)
+		crand.Read(v)
+		if err := a.Put(ctx, []byte(k), v); err != nil {
+			t.Fatal(err)
+		}
+		acked[k] = string(v)
+	}
 	waitFor(t, 20*time.Second, "mesh converges", converged(t, nodes))
 	evil := insider(t, psk, a)
 	load := startHonestLoad(a, "honest")
 
+	// Whole partitions, again and again: streams and empty lists.
 	var req antientropy.Message
 	for i := range 19_480 {
-		whole := antientropy.Node{Partition: uint32(i % a.cfg.Partitions)}
-		req.Items = append(req.Items, antientropy.Item{Kind: antientropy.ItemStream, Explicit: true, Node: whole})
+		it := antientropy.Item{Kind: antientropy.ItemStream, Explicit: true, Node: antientropy.Node{Partition: uint32(i % a.cfg.Partitions)}}
+		if i%2 == 1 {
+			it.Kind = antientropy.ItemList
+		}
+		req.Items = append(req.Items, it)
 	}
 	b, err := antientropy.AppendMessage(nil, req)
 	if err != nil {
@@ -55,8 +67,10 @@ func TestAmplificationRequestIsRefusedAndTheSenderBlocked(t *testing.T) {
 		if err := f.write(b); err == nil {
 			asked += len(b)
 		}
+		// Read what the node answers, up to four times the request (the
+		// unbounded answer would be gigabytes).
 		before := f.received
-		for {
+		for f.received-before < uint64(4*len(b)) {
 			if _, err := f.read(); err != nil {
 				break
 			}
