@@ -219,7 +219,10 @@ func checkHonest(t *testing.T, l *honestLoad, limit time.Duration, nodes []*Node
 	if fails > 0 || puts == 0 {
 		t.Fatalf("honest client: %d of %d puts failed", fails, puts)
 	}
-	if p99 > limit {
+	switch {
+	case raceDetector:
+		t.Logf("under the race detector the p99 is not held to %v", limit)
+	case p99 > limit:
 		t.Fatalf("honest put p99 %v during the attack, limit %v", p99, limit)
 	}
 	for k, v := range got {

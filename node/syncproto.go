@@ -507,6 +507,7 @@ const (
 func (n *Node) stepFrame(ctx context.Context, id peer.ID, sess *antientropy.Session, msg antientropy.Message) (int, error) {
 	refused := 0
 	for _, piece := range antientropy.Chunks(msg, stepChunkBytes, stepChunkRecords) {
+		r := 0 // read only once the request is done: a closing node may return before
 		err := n.doWeighted(ctx, len(piece.Records), func(tx *txn) error {
 			out, err := sess.Receive(piece)
 			if err != nil {
@@ -514,12 +515,13 @@ func (n *Node) stepFrame(ctx context.Context, id peer.ID, sess *antientropy.Sess
 			}
 			before := tx.refused // the batch may hold other sessions' merges
 			err = n.mergeRecords(tx, id, out.Store)
-			refused += tx.refused - before
+			r = tx.refused - before
 			return err
 		})
 		if err != nil {
 			return refused, err
 		}
+		refused += r
 	}
 	return refused, nil
 }
