@@ -94,10 +94,10 @@ type Session struct {
 	expect   []expected // nodes the peer has announced items for, in order
 
 	// What the peer may ask of us (see the package documentation, Limits).
-	retryable  map[Node]uint8 // the peer's ItemHashes nodes of its last complete turn, by window
-	peerHashes map[Node]uint8 // the same, in the turn being received
-	expanded   map[Node]struct{}
-	covered    coverage
+	retryable  map[Node]uint8    // the peer's ItemHashes nodes of its last complete turn, by window
+	peerHashes map[Node]uint8    // the same, in the turn being received
+	expanded   map[Node]struct{} // nodes we sent ItemHashes for: named again, they are listed
+	covered    coverage          // nodes whose records we sent
 
 	// The turn being received and our answer being built.
 	refs    []recRef
@@ -120,11 +120,13 @@ func Start(cfg Config, r Replica, partitions []uint32) (*Session, Output, error)
 	}
 	s.initiator, s.started = true, true
 	var roots []Root
+	seen := make(map[uint32]bool, len(partitions))
 	for _, p := range partitions {
 		t := r.Tree(p)
-		if t == nil {
+		if t == nil || seen[p] { // a partition named twice is refused by the peer
 			continue
 		}
+		seen[p] = true
 		roots = append(roots, Root{Partition: p, Count: uint64(t.Len()), Hash: t.Root()})
 		s.awaiting = append(s.awaiting, sent{kind: sentRoot, node: Node{Partition: p}, rootEmpty: t.Len() == 0})
 	}
