@@ -119,6 +119,13 @@ type Config struct {
 	SyncJitter float64
 	// SyncTimeout bounds one anti-entropy session. Default 1 minute.
 	SyncTimeout time.Duration
+	// SyncStallTimeout is how long a sync or kv stream may go without
+	// progress before it is cut: a write (a 64 KiB chunk at a time) the
+	// peer does not read, or a handshake it does not send. A peer that
+	// stops reading thus holds a session's frame for this long, not for
+	// the whole SyncTimeout. Default 10 s; 0 or more than SyncTimeout
+	// means SyncTimeout.
+	SyncStallTimeout time.Duration
 	// HolderTimeout bounds how long an operation under placement waits for
 	// the other holders of its key's partition (asked all at once) before
 	// it goes on with what answered: a register write or an increment
@@ -225,6 +232,7 @@ func DefaultConfig() Config {
 		SyncInterval:      10 * time.Second,
 		SyncJitter:        0.5,
 		SyncTimeout:       time.Minute,
+		SyncStallTimeout:  10 * time.Second,
 		HolderTimeout:     time.Second,
 		CompressAbove:     1024,
 		MinFreeBytes:      64 << 20,
@@ -264,6 +272,8 @@ func (c *Config) validate() error {
 		return bad("SyncJitter must be in [0, 1], got %v", c.SyncJitter)
 	case c.SyncTimeout <= 0:
 		return bad("SyncTimeout must be positive")
+	case c.SyncStallTimeout < 0:
+		return bad("SyncStallTimeout must not be negative")
 	case c.HolderTimeout <= 0:
 		return bad("HolderTimeout must be positive")
 	case c.Replication < 0:
@@ -289,6 +299,9 @@ func (c *Config) validate() error {
 		if int(p) >= c.Partitions {
 			return bad("pinned partition %d is outside [0, %d)", p, c.Partitions)
 		}
+	}
+	if c.SyncStallTimeout == 0 || c.SyncStallTimeout > c.SyncTimeout {
+		c.SyncStallTimeout = c.SyncTimeout
 	}
 	if c.SuspectAfter <= 0 {
 		c.SuspectAfter = 3 * c.HeartbeatInterval

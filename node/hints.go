@@ -104,8 +104,7 @@ func (n *Node) kvCall(ctx context.Context, id peer.ID, op byte, recs []kvRecord)
 	// Stream reads do not watch ctx: its deadline (kvTimeout, or the
 	// caller's shorter one) must be the stream's too.
 	deadline, _ := ctx.Deadline()
-	_ = s.SetDeadline(deadline)
-	f, err := newFramer(s, n.syncConfig().MaxFrameBytes, n.cfg.CompressAbove)
+	f, err := newStreamFramer(s, n.syncConfig().MaxFrameBytes, n.cfg.CompressAbove, deadline, n.cfg.SyncStallTimeout)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -127,8 +126,7 @@ func (n *Node) kvCall(ctx context.Context, id peer.ID, op byte, recs []kvRecord)
 
 func (n *Node) handleKV(s network.Stream) {
 	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(kvTimeout))
-	f, err := newFramer(s, n.syncConfig().MaxFrameBytes, n.cfg.CompressAbove)
+	f, err := newStreamFramer(s, n.syncConfig().MaxFrameBytes, n.cfg.CompressAbove, time.Now().Add(kvTimeout), n.cfg.SyncStallTimeout)
 	if err != nil {
 		s.Reset()
 		return
@@ -140,6 +138,7 @@ func (n *Node) handleKV(s network.Stream) {
 		if isInvalidInput(err) {
 			n.refuseKV(from, err)
 		}
+		n.noteStreamError(err)
 		s.Reset()
 		return
 	}

@@ -50,6 +50,28 @@ const (
 	maxHeartbeatAddrSize = 256
 )
 
+// heartbeatMaxBytes is the largest heartbeat of a mesh of the given
+// partitions: version, mesh ID, incarnation, every partition pinned and
+// with a root, and the most addresses of the longest size. Larger ones are
+// refused before they are decoded.
+func heartbeatMaxBytes(partitions int) int {
+	return 1 + len(heartbeat{}.mesh) + 4*binary.MaxVarintLen64 +
+		partitions*(2*binary.MaxVarintLen32+merkle.HashSize) +
+		maxHeartbeatAddrs*(binary.MaxVarintLen16+maxHeartbeatAddrSize)
+}
+
+// checkHeartbeat decodes a heartbeat received on the membership topic.
+func (n *Node) checkHeartbeat(data []byte) (heartbeat, error) {
+	if limit := heartbeatMaxBytes(n.cfg.Partitions); len(data) > limit {
+		return heartbeat{}, fmt.Errorf("%w: heartbeat of %d bytes, limit %d", ErrBadEnvelope, len(data), limit)
+	}
+	hb, err := decodeHeartbeat(data, n.cfg.Partitions)
+	if err == nil && hb.mesh != n.meshID {
+		err = ErrMeshMismatch
+	}
+	return hb, err
+}
+
 type partitionRoot struct {
 	partition uint32
 	root      merkle.Hash
@@ -155,10 +177,7 @@ func (n *Node) membersTopic() string { return fmt.Sprintf("/gossipmesh/%x/member
 func (n *Node) startMembership() error {
 	name := n.membersTopic()
 	err := n.ps.RegisterTopicValidator(name, func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-		hb, err := decodeHeartbeat(msg.Data, n.cfg.Partitions)
-		if err == nil && hb.mesh != n.meshID {
-			err = ErrMeshMismatch
-		}
+		hb, err := n.checkHeartbeat(msg.Data)
 		if err != nil {
 			n.stats.deltasInvalid.Add(1)
 			n.logInvalid(from, err)

@@ -26,6 +26,11 @@ import (
 // synced commit.
 const maxBatch = 512
 
+// maxMerged bounds the records from anti-entropy sessions one event-loop
+// turn merges (sessions merge a frame in pieces of at most this many): a
+// flood of remote records delays a local write by about one such turn.
+const maxMerged = maxBatch / 8
+
 // Node is one member of a mesh: a libp2p host, GossipSub, the anti-entropy
 // protocol and a local datastore. Its methods are safe for concurrent use.
 type Node struct {
@@ -56,6 +61,7 @@ type Node struct {
 	quar        quarantine
 
 	reqs    chan *request
+	merges  chan *request // session merges, weighed by records; see nextBatch
 	syncq   chan syncWait
 	publish chan outgoing
 	closing chan struct{}
@@ -86,8 +92,9 @@ type Node struct {
 // request is a unit of work for the event loop. apply runs on the loop and
 // stages writes; done receives the result after the batch is durable.
 type request struct {
-	apply func(tx *txn) error
-	done  chan error
+	apply  func(tx *txn) error
+	done   chan error
+	weight int // records it merges from a session (see maxMerged)
 }
 
 // New starts a node: it opens the store, rebuilds the Merkle trees, brings up
@@ -102,6 +109,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		log:         cfg.Logger,
 		meshID:      meshID(cfg.Mesh, cfg.Partitions, cfg.Replication),
 		reqs:        make(chan *request, 4*maxBatch),
+		merges:      make(chan *request, maxBatch),
 		syncq:       make(chan syncWait, 64),
 		handoffKick: make(chan struct{}, 1),
 		// Made here, not when sync starts: the membership loop and the
@@ -228,12 +236,22 @@ func (n *Node) Addrs() []multiaddr.Multiaddr {
 
 // do runs apply on the event loop and waits until its writes are durable.
 func (n *Node) do(ctx context.Context, apply func(tx *txn) error) error {
+	return n.doWeighted(ctx, 0, apply)
+}
+
+// doWeighted is do for a request that merges weight records from an
+// anti-entropy session (with weight > 0 it waits in the merge queue).
+func (n *Node) doWeighted(ctx context.Context, weight int, apply func(tx *txn) error) error {
 	if n.closed.Load() {
 		return ErrClosed
 	}
-	r := &request{apply: apply, done: make(chan error, 1)}
+	r := &request{apply: apply, done: make(chan error, 1), weight: weight}
+	q := n.reqs
+	if weight > 0 {
+		q = n.merges
+	}
 	select {
-	case n.reqs <- r:
+	case q <- r:
 	case <-n.closing:
 		return ErrClosed
 	case <-ctx.Done():
@@ -272,36 +290,66 @@ func (n *Node) loop() {
 	defer n.wg.Done()
 	defer close(n.syncq)
 	for {
-		batch := make([]*request, 0, 16)
-		select {
-		case r := <-n.reqs:
-			batch = append(batch, r)
-		case <-n.closing:
+		batch, ok := n.nextBatch()
+		if !ok {
 			n.drainClosed()
 			return
-		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-n.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
 		}
 		n.runBatch(batch)
 	}
 }
 
-func (n *Node) drainClosed() {
-	for {
+// nextBatch waits for work, then takes every local request waiting (up to
+// maxBatch) and session merges of up to maxMerged records (at least one).
+// Local requests do not queue behind merges: however many sessions merge
+// at once, a write waits for about one batch of merges.
+func (n *Node) nextBatch() ([]*request, bool) {
+	batch := make([]*request, 0, 16)
+	merged := 0
+	add := func(r *request) {
+		batch = append(batch, r)
+		merged += r.weight
+	}
+	select {
+	case r := <-n.reqs:
+		add(r)
+	case r := <-n.merges:
+		add(r)
+	case <-n.closing:
+		return nil, false
+	}
+local:
+	for len(batch) < maxBatch {
 		select {
 		case r := <-n.reqs:
-			if r.done != nil {
-				r.done <- ErrClosed
-			}
+			add(r)
+		default:
+			break local
+		}
+	}
+merges:
+	for merged < maxMerged {
+		select {
+		case r := <-n.merges:
+			add(r)
+		default:
+			break merges
+		}
+	}
+	return batch, true
+}
+
+func (n *Node) drainClosed() {
+	for {
+		var r *request
+		select {
+		case r = <-n.reqs:
+		case r = <-n.merges:
 		default:
 			return
+		}
+		if r.done != nil {
+			r.done <- ErrClosed
 		}
 	}
 }

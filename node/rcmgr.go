@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/gossipmesh/gossipmesh/sync/antientropy"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -13,6 +14,12 @@ import (
 // cannot use the node's whole budget. Anti-entropy needs one session each
 // way per peer, two at most with a retry in flight; the per-peer cap on
 // concurrent sessions (Config.MaxSyncSessionsPerPeer) sits below these.
+//
+// Every frame larger than a read chunk is reserved in its stream's scope
+// before it is read (see framer.reserve), at medium priority: it may take
+// about 60 % of each limit above it, so a frame in flight costs a frame
+// and its inflated copy (frameMemory), and the memory limits below are
+// counted in those.
 var (
 	limitPeer = rcmgr.ResourceLimits{
 		Conns:           8,
@@ -26,13 +33,34 @@ var (
 		Streams:         16,
 		StreamsInbound:  8,
 		StreamsOutbound: 8,
-		Memory:          32 << 20, // two 4 MiB frames each way, and slack
+		Memory:          rcmgr.LimitVal64(4 * frameMemory), // a frame in flight on each of two sessions each way
 	}
 	limitSync = rcmgr.ResourceLimits{
 		Streams:         1024,
 		StreamsInbound:  512,
 		StreamsOutbound: 512,
-		Memory:          256 << 20,
+		Memory:          rcmgr.LimitVal64(32 * frameMemory),
+	}
+	// The kv protocol carries one request and one answer per stream: reads
+	// and hint handoffs of concurrent operations. A peer's concurrent
+	// requests are capped, and so is their memory: two large frames.
+	limitKVPerPeer = rcmgr.ResourceLimits{
+		Streams:         64,
+		StreamsInbound:  32,
+		StreamsOutbound: 32,
+		Memory:          rcmgr.LimitVal64(2 * frameMemory),
+	}
+	limitKV = rcmgr.ResourceLimits{
+		Streams:         2048,
+		StreamsInbound:  1024,
+		StreamsOutbound: 1024,
+		Memory:          rcmgr.LimitVal64(16 * frameMemory),
+	}
+	// A leave is one small message a peer sends once.
+	limitLeavePerPeer = rcmgr.ResourceLimits{
+		Streams:         4,
+		StreamsInbound:  2,
+		StreamsOutbound: 2,
 	}
 	limitSystem = rcmgr.ResourceLimits{
 		Conns:        1024,
@@ -46,6 +74,10 @@ var (
 	limitPerIPv6 = []rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: 64}, {PrefixLength: 48, ConnCount: 256}}
 )
 
+// frameMemory is what one frame in flight may reserve: the largest frame
+// and its inflated copy.
+var frameMemory = 2 * int64(antientropy.DefaultConfig().MaxFrameBytes)
+
 // resourceLimits builds the limits described above.
 func resourceLimits() rcmgr.ConcreteLimitConfig {
 	scaling := rcmgr.DefaultLimits
@@ -53,8 +85,8 @@ func resourceLimits() rcmgr.ConcreteLimitConfig {
 	partial := rcmgr.PartialLimitConfig{
 		System:       limitSystem,
 		PeerDefault:  limitPeer,
-		Protocol:     map[protocol.ID]rcmgr.ResourceLimits{syncProtocol: limitSync},
-		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{syncProtocol: limitSyncPerPeer},
+		Protocol:     map[protocol.ID]rcmgr.ResourceLimits{syncProtocol: limitSync, kvProtocol: limitKV},
+		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{syncProtocol: limitSyncPerPeer, kvProtocol: limitKVPerPeer, leaveProtocol: limitLeavePerPeer},
 	}
 	return partial.Build(scaling.AutoScale())
 }

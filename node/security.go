@@ -28,8 +28,10 @@ type security struct {
 	syncs     syncCaps
 	scores    scoreBoard
 
-	peersBlocked atomic.Uint64 // peers blocked for invalid input
-	syncRefused  atomic.Uint64 // inbound sync streams reset by the per-peer cap or the newcomers' cap
+	peersBlocked  atomic.Uint64 // peers blocked for invalid input
+	syncRefused   atomic.Uint64 // inbound sync streams reset by the per-peer cap or the newcomers' cap
+	framesRefused atomic.Uint64 // frames refused: their memory could not be reserved
+	stalled       atomic.Uint64 // streams cut: the peer stopped reading
 }
 
 func newSecurity(cfg *Config) (*security, error) {
@@ -121,6 +123,8 @@ func GenerateSwarmKey() []byte {
 type SecurityStats struct {
 	PeersBlocked    uint64 // peers disconnected and blocked for invalid input
 	SyncRefused     uint64 // inbound sync streams reset by the per-peer cap or the newcomers' cap
+	FramesRefused   uint64 // sync and kv frames refused unread: the resource manager had no memory for them
+	Stalled         uint64 // sync streams cut because the peer stopped reading (Config.SyncStallTimeout)
 	ConnsRefused    uint64 // connections refused by the gater (allowlist or block)
 	BlockedNow      int    // peers blocked at this moment
 	AllowlistActive bool
@@ -132,6 +136,8 @@ func (n *Node) SecurityStats() SecurityStats {
 	return SecurityStats{
 		PeersBlocked:    s.peersBlocked.Load(),
 		SyncRefused:     s.syncRefused.Load(),
+		FramesRefused:   s.framesRefused.Load(),
+		Stalled:         s.stalled.Load(),
 		ConnsRefused:    s.gate.refused.Load(),
 		BlockedNow:      s.gate.blockedCount(),
 		AllowlistActive: s.gate.allowlist() != nil,

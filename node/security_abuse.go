@@ -168,6 +168,18 @@ func (n *Node) noteSyncError(id peer.ID, err error) {
 	}
 }
 
+// noteStreamError counts a stream cut by the node's bounds: a frame its
+// memory budget refused, a peer that stopped reading. Neither is held
+// against the peer.
+func (n *Node) noteStreamError(err error) {
+	switch {
+	case errors.Is(err, ErrFrameRefused):
+		n.sec.framesRefused.Add(1)
+	case errors.Is(err, ErrStalled):
+		n.sec.stalled.Add(1)
+	}
+}
+
 func isInvalidInput(err error) bool {
 	for _, target := range []error{
 		ErrBadFrame, ErrBadEnvelope, ErrValueTooLarge, ErrKeyTooLarge, ErrInvalidKey,

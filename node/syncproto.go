@@ -44,6 +44,19 @@ type hello struct {
 
 func bitmapLen(partitions int) int { return (partitions + 7) / 8 }
 
+// maxMeshName is the longest mesh name a hello carries.
+const maxMeshName = 256
+
+// helloMaxBytes is the largest hello of a mesh of the given partitions:
+// version, mesh ID, three counts and a name length, the longest name, a
+// root per partition and the two bitmaps. A hello's frame is read with
+// this limit, not the frame limit of session records: a peer that
+// announces more is not of this mesh.
+func helloMaxBytes(partitions int) int {
+	return 1 + len(hello{}.mesh) + 4*binary.MaxVarintLen64 + maxMeshName +
+		partitions*merkle.HashSize + 2*bitmapLen(partitions)
+}
+
 func (h hello) storesPartition(p uint32) bool { return bitSet(h.stores, p) }
 func (h hello) freshFor(p uint32) bool        { return bitSet(h.fresh, p) }
 
@@ -84,7 +97,7 @@ func decodeHello(b []byte) (hello, error) {
 	}
 	h.replication, b = int(r), b[k:]
 	nameLen, k := binary.Uvarint(b)
-	if k <= 0 || nameLen > 256 || nameLen > uint64(len(b)-k) {
+	if k <= 0 || nameLen > maxMeshName || nameLen > uint64(len(b)-k) {
 		return bad("name")
 	}
 	b = b[k:]
@@ -115,8 +128,10 @@ func decodeHello(b []byte) (hello, error) {
 	return h, nil
 }
 
-// replica is the session's read-only view of the node. Its methods are only
-// called from the event loop, which owns the trees.
+// replica is the session's read-only view of the node. Tree is only called
+// from the event loop, which owns the trees (Session.Receive runs there);
+// State reads the store and may be called from any goroutine
+// (Session.Next runs on the session's own).
 type replica struct{ n *Node }
 
 var _ antientropy.Replica = replica{}
@@ -129,6 +144,9 @@ func (r replica) Tree(p uint32) *merkle.Tree {
 }
 
 func (r replica) State(_ uint32, key []byte) ([]byte, bool) {
+	if r.n.quarantined(key) { // quarantined since the answer was made
+		return nil, false
+	}
 	b, err := loadState(r.n.ctx, r.n.store, key)
 	if err != nil || b == nil {
 		return nil, false
@@ -255,8 +273,7 @@ func (n *Node) SyncWith(ctx context.Context, id peer.ID) error {
 		return fmt.Errorf("node: open sync stream: %w", err)
 	}
 	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(n.cfg.SyncTimeout))
-	f, err := newFramer(s, n.syncConfig().MaxFrameBytes, n.cfg.CompressAbove)
+	f, err := n.syncFramer(s)
 	if err != nil {
 		return err
 	}
@@ -310,13 +327,17 @@ func (n *Node) helloBitmaps(now int64) (stores, fresh []byte) {
 	return stores, fresh
 }
 
+// syncFramer frames a sync stream that ends at SyncTimeout.
+func (n *Node) syncFramer(s network.Stream) (*framer, error) {
+	return newStreamFramer(s, n.syncConfig().MaxFrameBytes, n.cfg.CompressAbove, time.Now().Add(n.cfg.SyncTimeout), n.cfg.SyncStallTimeout)
+}
+
 func (n *Node) handleSync(s network.Stream) {
 	defer s.Close()
 	id := s.Conn().RemotePeer()
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SyncTimeout)
 	defer cancel()
-	_ = s.SetDeadline(time.Now().Add(n.cfg.SyncTimeout))
-	f, err := newFramer(s, n.syncConfig().MaxFrameBytes, n.cfg.CompressAbove)
+	f, err := n.syncFramer(s)
 	if err != nil {
 		s.Reset()
 		return
@@ -370,7 +391,10 @@ func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) (hello,
 	if err := f.write(appendHello(nil, ours)); err != nil {
 		return hello{}, err
 	}
-	b, err := f.read()
+	b, err := f.readWithin(helloMaxBytes(n.cfg.Partitions))
+	if errors.Is(err, errFrameTooLarge) {
+		return hello{}, n.refuseForeign(id, err)
+	}
 	if err != nil {
 		return hello{}, err
 	}
@@ -393,83 +417,16 @@ func (n *Node) exchangeHello(ctx context.Context, f *framer, id peer.ID) (hello,
 	return theirs, nil
 }
 
-// runSession drives a session to its end: it writes on its own goroutine so
-// that neither side can block the other with full stream buffers, and steps
-// every received message on the event loop, where its records are merged
-// and made durable.
-func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id peer.ID, sess *antientropy.Session, first antientropy.Output) error {
-	start := n.cfg.Now()
-	sendq := make(chan []antientropy.Message, 64)
-	werr := make(chan error, 1)
-	go func() {
-		var err error
-		for batch := range sendq {
-			for _, m := range batch {
-				if err != nil {
-					break
-				}
-				var b []byte
-				if b, err = antientropy.AppendMessage(nil, m); err == nil {
-					err = f.write(b)
-				}
-			}
-		}
-		werr <- err
-	}()
-	fail := func(err error) error {
-		close(sendq)
-		<-werr
-		n.stats.syncFailures.Add(1)
-		return err
-	}
-	sendq <- first.Send
-	done := first.Done || sess.Done()
-	maxFrame := n.syncConfig().MaxFrameBytes
-	refused := 0 // records not stored: the store is full
-	for !done {
-		b, err := f.read()
-		if err != nil {
-			return fail(fmt.Errorf("node: sync with %s: %w", id, err))
-		}
-		msg, err := antientropy.DecodeMessage(b, maxFrame)
-		if err != nil {
-			n.stats.deltasInvalid.Add(1)
-			return fail(fmt.Errorf("node: sync with %s: %w", id, err))
-		}
-		var out antientropy.Output
-		err = n.do(ctx, func(tx *txn) error {
-			var err error
-			if out, err = sess.Step(msg); err != nil {
-				return err
-			}
-			before := tx.refused // the batch may hold other sessions' merges
-			err = n.mergeRecords(tx, id, out.Store)
-			refused += tx.refused - before
-			return err
-		})
-		if err != nil {
-			n.stats.deltasInvalid.Add(1)
-			return fail(fmt.Errorf("node: sync with %s: %w", id, err))
-		}
-		sendq <- out.Send
-		done = out.Done || sess.Done()
-	}
-	close(sendq)
-	if err := <-werr; err != nil {
-		n.stats.syncFailures.Add(1)
-		return fmt.Errorf("node: sync with %s: %w", id, err)
-	}
-	_ = s.CloseWrite()
-	n.stats.syncSessions.Add(1)
-	n.stats.syncDuration.since(n.cfg.Now, start)
-	n.stats.syncBytesSent.Add(f.sent)
-	n.stats.syncBytesReceived.Add(f.received)
-	if refused > 0 {
-		// The peer has what it lacked from us, but we did not store what
-		// we lacked: no session time is recorded for it.
-		return fmt.Errorf("node: sync with %s: %w: %d records not stored", id, ErrStoreFull, refused)
-	}
-	return nil
+// refuseForeign refuses a peer whose hello is larger than any of this
+// mesh's: it is of a mesh with more partitions, or hostile. It is refused
+// as another mesh's peer, and the oversized frame counts as invalid input.
+func (n *Node) refuseForeign(id peer.ID, err error) error {
+	n.stats.deltasInvalid.Add(1)
+	n.members.refuse(id)
+	n.log.Warn("refusing peer from another mesh: its hello is larger than this mesh's", "peer", id, "err", err,
+		"our_mesh", n.cfg.Mesh, "our_partitions", n.cfg.Partitions, "our_replication", n.cfg.Replication)
+	time.AfterFunc(time.Second, func() { n.host.Network().ClosePeer(id) })
+	return fmt.Errorf("%w: %w", ErrMeshMismatch, err)
 }
 
 // mergeRecords validates and merges the remote states a session produced.

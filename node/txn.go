@@ -62,6 +62,9 @@ func (tx *txn) get(key []byte) (crdt.State, error) {
 		}
 		return c.state, nil
 	}
+	if !tx.n.mayBeStored(key) {
+		return nil, nil
+	}
 	b, err := loadState(tx.ctx, tx.n.store, key)
 	if err != nil || b == nil {
 		return nil, err
@@ -77,6 +80,19 @@ func (tx *txn) get(key []byte) (crdt.State, error) {
 		tx.tombs[string(key)] = wall
 	}
 	return s, nil
+}
+
+// mayBeStored reports whether the store may hold a state of key: every
+// stored state is in its partition's tree (written batches update the
+// trees before the next one runs) or quarantined out of it. A new key,
+// the common case of a flood of merges, costs no store read. Event loop
+// only.
+func (n *Node) mayBeStored(key []byte) bool {
+	p := partitionOf(key, n.cfg.Partitions)
+	if _, ok := n.trees[p].Get(key); ok {
+		return true
+	}
+	return n.quar.holds(p, key)
 }
 
 // stage records the new state of key. delta is published after commit.

@@ -19,8 +19,7 @@
 //     peer sends its keys whose fingerprints are absent and requests the
 //     fingerprints it lacks, which are then sent.
 //   - ItemStream: when the peer's subtree is empty, the states themselves.
-//     The peer answers with its states that differ (an equal digest is not
-//     sent back).
+//     The peer, which said it had nothing there, sends nothing back.
 //
 // A node is never named on the wire: the n-th item of a turn is about the
 // n-th differing child the same turn's replies announce. A turn is split
@@ -32,11 +31,31 @@
 // States are opaque: the protocol cannot know that one state dominates the
 // other, so a key updated on both sides costs two records.
 //
+// # Limits
+//
+// A peer may ask only for what the session's own exchange justifies; a
+// message asking for more fails the session with ErrProtocol, before
+// anything is read or sent for it:
+//
+//   - roots come in the initiator's first message only, each partition once;
+//   - an explicit item is a hash-window retry: it names a node the peer
+//     expanded in its previous turn, once, through a later window (or lists
+//     it), never a stream;
+//   - ItemStream answers only a node this side announced empty.
+//
+// Within that, a peer that lies (every child differs, every check fails)
+// still draws each record at most once per session: a node whose records
+// were sent is covered, and a node expanded before and named again is
+// listed, not expanded again, so the descent cannot grow without end.
+//
 // # Caller contract
 //
 // The session does no I/O. The caller sends Output.Send, merges
 // Output.Store into its store and tree, and only then calls Step with the
-// next received message. The trees may change between steps (merges, local
+// next received message. Receive is Step without the frames: the caller
+// takes them one by one from Next, which reads each frame's states from
+// the Replica only then (and calls nothing else of it), so a caller whose
+// peer stops reading holds one frame, not the whole answer. The trees may change between steps (merges, local
 // writes); comparisons always read the current tree, so subtrees already
 // reconciled simply match. A session that is interrupted is restarted from
 // scratch: what was merged before the interruption matches and is not

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/bits"
 
-	"github.com/gossipmesh/gossipmesh/crdt"
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 )
 
@@ -17,13 +16,14 @@ type Replica interface {
 	State(partition uint32, key []byte) ([]byte, bool)
 }
 
-// Output is what a call to Start or Step asks of the caller: send the
-// messages in order (each one framed on the stream), merge and store the
-// records (and update the partition's tree) before the next Step.
+// Output is what a call to Start, Step or Receive asks of the caller: send
+// the messages in order (each one framed on the stream), merge and store
+// the records (and update the partition's tree) before the next Step.
+// Receive leaves Send empty: the answer's frames come from Next.
 type Output struct {
 	Send  []Message
 	Store []Record
-	Done  bool // the session is over; no further Step is expected
+	Done  bool // the session is over once Send (or Next) is sent; no further Step is expected
 }
 
 // Stats counts what a session did.
@@ -54,6 +54,17 @@ type sent struct {
 	window uint8
 	fanout uint8
 	keys   []string // sentList: the keys listed, in fingerprint order
+	// What we told the peer was empty: sentRoot, the partition (Count 0);
+	// sentHashes, a bitmap of the children whose hash we sent as 0. Only
+	// there may the peer answer with ItemStream.
+	rootEmpty bool
+	empty     []byte
+}
+
+// expected is a node the peer has announced an item for.
+type expected struct {
+	node  Node
+	empty bool // we announced it empty
 }
 
 // gen is a node we must send an item about at the end of the turn.
@@ -64,7 +75,8 @@ type gen struct {
 	window    uint8
 }
 
-type recKey struct {
+// recRef is a record to send; its state is read when its frame is built.
+type recRef struct {
 	part uint32
 	key  string
 }
@@ -78,15 +90,22 @@ type Session struct {
 	started   bool
 	done      bool
 
-	awaiting []sent // our items of our last turn, in order, awaiting replies
-	expect   []Node // nodes the peer has announced items for, in order
+	awaiting []sent     // our items of our last turn, in order, awaiting replies
+	expect   []expected // nodes the peer has announced items for, in order
+
+	// What the peer may ask of us (see the package documentation, Limits).
+	retryable  map[Node]uint8    // the peer's ItemHashes nodes of its last complete turn, by window
+	peerHashes map[Node]uint8    // the same, in the turn being received
+	expanded   map[Node]struct{} // nodes we sent ItemHashes for: named again, they are listed
+	covered    coverage          // nodes whose records we sent
 
 	// The turn being received and our answer being built.
-	peerRecs map[recKey]crdt.Digest
-	records  []Record
-	replies  []Reply
-	gens     []gen
-	trigger  bool // our answer needs an answer even without items
+	refs    []recRef
+	replies []Reply
+	gens    []gen
+	trigger bool // our answer needs an answer even without items
+
+	out *answer // our answer, while Next has frames of it to give
 
 	stats Stats
 }
@@ -101,13 +120,15 @@ func Start(cfg Config, r Replica, partitions []uint32) (*Session, Output, error)
 	}
 	s.initiator, s.started = true, true
 	var roots []Root
+	seen := make(map[uint32]bool, len(partitions))
 	for _, p := range partitions {
 		t := r.Tree(p)
-		if t == nil {
+		if t == nil || seen[p] { // a partition named twice is refused by the peer
 			continue
 		}
+		seen[p] = true
 		roots = append(roots, Root{Partition: p, Count: uint64(t.Len()), Hash: t.Root()})
-		s.awaiting = append(s.awaiting, sent{kind: sentRoot, node: Node{Partition: p}})
+		s.awaiting = append(s.awaiting, sent{kind: sentRoot, node: Node{Partition: p}, rootEmpty: t.Len() == 0})
 	}
 	msgs := s.split(Message{Roots: roots, Fin: len(roots) == 0})
 	s.stats.Turns++
@@ -144,25 +165,45 @@ func protocolErr(format string, args ...any) error {
 }
 
 // Step feeds one received message. Frames of a turn (More set) only yield
-// records to store; the answer comes with the turn's last frame.
+// records to store; the answer comes with the turn's last frame, all its
+// frames in Output.Send. It is Receive followed by Next until nothing is
+// pending.
 func (s *Session) Step(m Message) (Output, error) {
-	if s.done {
-		return Output{}, ErrDone
+	out, err := s.Receive(m)
+	if err != nil {
+		return Output{}, err
 	}
-	if len(m.Roots) > 0 && (s.initiator || s.started) {
+	for s.Pending() {
+		f, err := s.Next()
+		if err != nil {
+			return Output{}, err
+		}
+		out.Send = append(out.Send, f)
+	}
+	return out, nil
+}
+
+// Receive feeds one received message, as Step does, but leaves the frames
+// of the answer to Next: their records are read from the Replica only as
+// each frame is built, so a caller whose peer stops reading stops calling
+// Next and holds at most one frame. Every frame of the answer must be
+// taken before the next Receive.
+func (s *Session) Receive(m Message) (Output, error) {
+	switch {
+	case s.done:
+		return Output{}, ErrDone
+	case s.out != nil:
+		return Output{}, protocolErr("message received while our answer is still being sent")
+	case len(m.Roots) > 0 && (s.initiator || s.started):
 		return Output{}, protocolErr("roots after the first message")
 	}
 	s.started = true
 	var out Output
-	if s.peerRecs == nil {
-		s.peerRecs = map[recKey]crdt.Digest{}
-	}
 	for _, rec := range m.Records {
 		if s.r.Tree(rec.Partition) == nil {
 			continue // not a partition we hold: ignore
 		}
 		out.Store = append(out.Store, rec)
-		s.peerRecs[recKey{rec.Partition, string(rec.Key)}] = crdt.DigestOf(rec.State)
 		s.stats.RecordsReceived++
 	}
 	for _, rep := range m.Replies {
@@ -175,21 +216,11 @@ func (s *Session) Step(m Message) (Output, error) {
 			return Output{}, err
 		}
 	}
-	for _, root := range m.Roots {
-		s.onRoot(root)
+	if err := s.onRoots(m.Roots); err != nil {
+		return Output{}, err
 	}
-	for _, it := range m.Items {
-		node := it.Node
-		if !it.Explicit {
-			if len(s.expect) == 0 {
-				return Output{}, protocolErr("item for no announced node")
-			}
-			node = s.expect[0]
-			s.expect = s.expect[1:]
-		}
-		if err := s.onItem(node, it); err != nil {
-			return Output{}, err
-		}
+	if err := s.onItems(m.Items); err != nil {
+		return Output{}, err
 	}
 	if m.More {
 		return out, nil
@@ -197,37 +228,96 @@ func (s *Session) Step(m Message) (Output, error) {
 	if len(s.awaiting) != 0 || len(s.expect) != 0 {
 		return Output{}, protocolErr("turn ended with %d items unanswered and %d announced items missing", len(s.awaiting), len(s.expect))
 	}
-	s.peerRecs = nil
+	s.retryable, s.peerHashes = s.peerHashes, nil
 	if m.Fin {
-		if len(s.records)+len(s.replies)+len(s.gens) != 0 {
+		if len(s.refs)+len(s.replies)+len(s.gens) != 0 {
 			return Output{}, protocolErr("final message needs an answer")
 		}
 		s.done = true
 		out.Done = true
 		return out, nil
 	}
-	msg := Message{Records: s.records, Replies: s.replies}
+	s.answer()
+	out.Done = s.done
+	return out, nil
+}
+
+// answer turns what the received turn asked for into our answer, whose
+// frames Next gives.
+func (s *Session) answer() {
 	s.awaiting = s.awaiting[:0]
-	if err := s.generate(&msg); err != nil {
-		return Output{}, err
+	items := s.generate()
+	a := &answer{refs: s.refs, replies: s.replies, items: items, fin: len(items) == 0 && !s.trigger}
+	s.out = a
+	s.stats.Turns++
+	s.stats.Items += len(items)
+	s.refs, s.replies, s.gens, s.trigger = nil, nil, nil, false
+	if a.fin {
+		s.done = true
 	}
-	msg.Fin = len(msg.Items) == 0 && !s.trigger
-	for _, r := range msg.Records {
-		if recordSize(r)+frameOverhead > s.cfg.MaxFrameBytes {
-			return Output{}, fmt.Errorf("%w: %d-byte record, %d-byte frames", ErrRecordTooLarge, recordSize(r), s.cfg.MaxFrameBytes)
+}
+
+// onRoots answers the initiator's roots; a partition named twice would
+// have us stream it twice.
+func (s *Session) onRoots(roots []Root) error {
+	if len(roots) == 0 {
+		return nil
+	}
+	seen := make(map[uint32]struct{}, len(roots))
+	for _, root := range roots {
+		if _, dup := seen[root.Partition]; dup {
+			return protocolErr("partition %d named twice", root.Partition)
+		}
+		seen[root.Partition] = struct{}{}
+	}
+	for _, root := range roots {
+		s.onRoot(root)
+	}
+	return nil
+}
+
+// onItems handles the peer's items: each is about the next node the
+// peer's replies announced or, explicit, about a node of the peer's own
+// last turn that it looks at again through another hash window.
+func (s *Session) onItems(items []Item) error {
+	for _, it := range items {
+		var e expected
+		if it.Explicit {
+			if err := s.takeRetry(it); err != nil {
+				return err
+			}
+			e.node = it.Node
+		} else {
+			if len(s.expect) == 0 {
+				return protocolErr("item for no announced node")
+			}
+			e = s.expect[0]
+			s.expect = s.expect[1:]
+		}
+		if it.Kind == ItemStream && !e.empty {
+			return protocolErr("stream of node (%d, %d, %#x), which we did not announce empty", e.node.Partition, e.node.Depth, e.node.Prefix)
+		}
+		if err := s.onItem(e.node, it); err != nil {
+			return err
 		}
 	}
-	out.Send = s.split(msg)
-	s.stats.Turns++
-	s.stats.Frames += len(out.Send)
-	s.stats.Items += len(msg.Items)
-	s.stats.RecordsSent += len(msg.Records)
-	s.records, s.replies, s.gens, s.trigger = nil, nil, nil, false
-	if msg.Fin {
-		s.done = true
-		out.Done = true
+	return nil
+}
+
+// takeRetry checks an explicit item: only a hash-window retry of one of
+// the nodes the peer expanded in its last turn, once, is one.
+func (s *Session) takeRetry(it Item) error {
+	w, ok := s.retryable[it.Node]
+	switch {
+	case !ok:
+		return protocolErr("explicit item for node (%d, %d, %#x), not one the peer expanded in its last turn", it.Node.Partition, it.Node.Depth, it.Node.Prefix)
+	case it.Kind == ItemStream:
+		return protocolErr("explicit stream item")
+	case it.Kind == ItemHashes && it.Window <= w:
+		return protocolErr("retry of node (%d, %d, %#x) through window %d after %d", it.Node.Partition, it.Node.Depth, it.Node.Prefix, it.Window, w)
 	}
-	return out, nil
+	delete(s.retryable, it.Node)
+	return nil
 }
 
 // onRoot answers one of the initiator's roots.
@@ -279,59 +369,72 @@ func (s *Session) onItem(n Node, it Item) error {
 		if int(n.Depth)+int(it.Fanout) > merkle.MaxDepth {
 			return protocolErr("node (%d, %d) expanded %d bits", n.Partition, n.Depth, it.Fanout)
 		}
-		t := s.tree(n.Partition)
-		k := int(1) << it.Fanout
-		rep := Reply{Kind: ReplyHashes, NBits: k, Bits: make([]byte, (k+7)/8)}
-		resid, _ := t.Node(uint(n.Depth), n.Prefix)
-		differ := 0
-		for j := range k {
-			c := child(n, it.Fanout, j)
-			sum, cnt := t.Node(uint(c.Depth), c.Prefix)
-			if trunc(sum, cnt, it.Window) == it.Hashes[j] {
-				continue
-			}
-			differ++
-			setBit(rep.Bits, j)
-			resid = resid.Sub(sum)
-			s.gens = append(s.gens, gen{node: c, peerEmpty: it.Hashes[j] == 0})
+		if s.peerHashes == nil {
+			s.peerHashes = map[Node]uint8{}
 		}
-		rep.Check = uint16(resid.Hi)
-		s.replies = append(s.replies, rep)
-		if differ == 0 {
-			s.trigger = true // the peer may need to retry with another window
-		}
+		s.peerHashes[n] = it.Window
+		s.onHashes(n, it)
 	case ItemList:
 		s.onList(n, it.Fingerprints)
 	case ItemStream:
-		for e := range s.tree(n.Partition).Entries(uint(n.Depth), n.Prefix) {
-			if d, ok := s.peerRecs[recKey{n.Partition, e.Key}]; ok && d == e.Digest {
-				continue
-			}
-			s.sendRecord(n.Partition, e.Key)
-		}
+		// The peer's records for n came before this item. We announced n
+		// empty, so we have nothing of the peer's to answer with: what n
+		// gained here since is a local write or another session's, which
+		// gossip and the next session carry.
 	default:
 		return protocolErr("item kind %d", it.Kind)
 	}
 	return nil
 }
 
+// onHashes answers the peer's child hashes of n: the differing children
+// are flagged and each gets an item of ours.
+func (s *Session) onHashes(n Node, it Item) {
+	t := s.tree(n.Partition)
+	k := int(1) << it.Fanout
+	rep := Reply{Kind: ReplyHashes, NBits: k, Bits: make([]byte, (k+7)/8)}
+	resid, _ := t.Node(uint(n.Depth), n.Prefix)
+	differ := 0
+	for j := range k {
+		c := child(n, it.Fanout, j)
+		sum, cnt := t.Node(uint(c.Depth), c.Prefix)
+		if trunc(sum, cnt, it.Window) == it.Hashes[j] {
+			continue
+		}
+		differ++
+		setBit(rep.Bits, j)
+		resid = resid.Sub(sum)
+		s.gens = append(s.gens, gen{node: c, peerEmpty: it.Hashes[j] == 0})
+	}
+	rep.Check = uint16(resid.Hi)
+	s.replies = append(s.replies, rep)
+	if differ == 0 {
+		s.trigger = true // the peer may need to retry with another window
+	}
+}
+
+// onList answers the peer's fingerprints of n: we send our keys it lacks
+// and flag the fingerprints we lack.
 func (s *Session) onList(n Node, fps []uint32) {
 	idx := make(map[uint32][]int, len(fps))
 	for i, f := range fps {
 		idx[f] = append(idx[f], i)
 	}
 	rep := Reply{Kind: ReplyList, NBits: len(fps), Bits: make([]byte, (len(fps)+7)/8)}
+	served := s.covered.covers(n)
+	deeper := !served && s.covered.deeper(n.Partition, n.Depth)
 	for e := range s.tree(n.Partition).Entries(uint(n.Depth), n.Prefix) {
 		f := merkle.Fingerprint(e.KeyHash, e.Digest)
 		if l := idx[f]; len(l) > 0 {
 			idx[f] = l[1:]
 			continue
 		}
-		if d, ok := s.peerRecs[recKey{n.Partition, e.Key}]; ok && d == e.Digest {
+		if served || deeper && s.covered.coversKey(n.Partition, e.KeyHash, n.Depth) {
 			continue
 		}
 		s.sendRecord(n.Partition, e.Key)
 	}
+	s.covered.add(n)
 	for _, l := range idx {
 		for _, i := range l {
 			setBit(rep.Bits, i)
@@ -341,12 +444,22 @@ func (s *Session) onList(n Node, fps []uint32) {
 	s.replies = append(s.replies, rep)
 }
 
-func (s *Session) sendRecord(p uint32, key string) {
-	st, ok := s.r.State(p, []byte(key))
-	if !ok {
+// stream sends every record of n not served yet in this session.
+func (s *Session) stream(n Node) {
+	if s.covered.covers(n) {
 		return
 	}
-	s.records = append(s.records, Record{Partition: p, Key: []byte(key), State: st})
+	deeper := s.covered.deeper(n.Partition, n.Depth)
+	for e := range s.tree(n.Partition).Entries(uint(n.Depth), n.Prefix) {
+		if !deeper || !s.covered.coversKey(n.Partition, e.KeyHash, n.Depth) {
+			s.sendRecord(n.Partition, e.Key)
+		}
+	}
+	s.covered.add(n)
+}
+
+func (s *Session) sendRecord(p uint32, key string) {
+	s.refs = append(s.refs, recRef{part: p, key: key})
 }
 
 // onReply handles the peer's reply to our item it.
@@ -357,7 +470,7 @@ func (s *Session) onReply(it sent, rep Reply) error {
 			return protocolErr("reply kind %d to a root", rep.Kind)
 		}
 		if rep.Status == RootDiffer {
-			s.expect = append(s.expect, it.node)
+			s.expect = append(s.expect, expected{node: it.node, empty: it.rootEmpty})
 		}
 	case sentHashes:
 		k := 1 << it.fanout
@@ -369,7 +482,7 @@ func (s *Session) onReply(it sent, rep Reply) error {
 		for j := range k {
 			if getBit(rep.Bits, j) {
 				c := child(it.node, it.fanout, j)
-				s.expect = append(s.expect, c)
+				s.expect = append(s.expect, expected{node: c, empty: getBit(it.empty, j)})
 				sum, _ := t.Node(uint(c.Depth), c.Prefix)
 				resid = resid.Sub(sum)
 			}
@@ -384,93 +497,90 @@ func (s *Session) onReply(it sent, rep Reply) error {
 		if rep.Kind != ReplyList || rep.NBits != len(it.keys) {
 			return protocolErr("reply kind %d of %d bits to %d fingerprints", rep.Kind, rep.NBits, len(it.keys))
 		}
+		served := s.covered.covers(it.node)
 		for j, key := range it.keys {
-			if getBit(rep.Bits, j) {
+			if getBit(rep.Bits, j) && !served && !s.covered.coversKey(it.node.Partition, merkle.KeyHash([]byte(key)), it.node.Depth) {
 				s.sendRecord(it.node.Partition, key)
 			}
 		}
+		s.covered.add(it.node)
 	}
 	return nil
 }
 
 // generate turns the nodes found different in this turn into items.
-func (s *Session) generate(msg *Message) error {
+func (s *Session) generate() []Item {
 	few := len(s.gens) <= s.cfg.FewNodes
 	listMax, maxFanout := s.cfg.ListMax, s.cfg.Fanout
 	if few {
 		listMax, maxFanout = s.cfg.FewListMax, 8
 	}
+	var items []Item
 	for _, g := range s.gens {
 		n := g.node
-		t := s.tree(n.Partition)
-		_, count := t.Node(uint(n.Depth), n.Prefix)
-		it := Item{Explicit: g.explicit, Node: n}
+		_, count := s.tree(n.Partition).Node(uint(n.Depth), n.Prefix)
+		_, again := s.expanded[n]
 		switch {
 		case g.peerEmpty && count > 0:
-			it.Kind = ItemStream
-			for e := range t.Entries(uint(n.Depth), n.Prefix) {
-				s.sendRecord(n.Partition, e.Key)
-			}
+			items = append(items, Item{Explicit: g.explicit, Node: n, Kind: ItemStream})
+			s.stream(n)
 			s.stats.Streamed++
-		case count <= listMax || n.Depth == merkle.MaxDepth:
-			it.Kind = ItemList
-			st := sent{kind: sentList, node: n}
-			for e := range t.Entries(uint(n.Depth), n.Prefix) {
-				it.Fingerprints = append(it.Fingerprints, merkle.Fingerprint(e.KeyHash, e.Digest))
-				st.keys = append(st.keys, e.Key)
-			}
-			s.awaiting = append(s.awaiting, st)
-			s.stats.Listed++
+		case count <= listMax || n.Depth == merkle.MaxDepth || again && !g.explicit:
+			// A node expanded before and named again (a retry above it
+			// flagged it once more) is listed, not expanded again: a peer
+			// forcing retries cannot make the descent grow without end.
+			items = append(items, s.list(g, count, again && !g.explicit))
 		default:
-			f := bits.Len(uint((count - 1) / listMax)) // ceil(log2(count/listMax))
-			f = max(1, min(f, maxFanout, merkle.MaxDepth-int(n.Depth)))
-			it.Kind, it.Fanout, it.Window = ItemHashes, uint8(f), g.window
-			it.Hashes = make([]byte, 1<<f)
-			for j := range it.Hashes {
-				c := child(n, it.Fanout, j)
-				sum, cnt := t.Node(uint(c.Depth), c.Prefix)
-				it.Hashes[j] = trunc(sum, cnt, g.window)
-			}
-			s.awaiting = append(s.awaiting, sent{kind: sentHashes, node: n, window: g.window, fanout: it.Fanout})
-			s.stats.Expanded++
+			items = append(items, s.expand(g, count, listMax, maxFanout))
 		}
-		msg.Items = append(msg.Items, it)
 	}
-	msg.Records = s.records
-	return nil
+	return items
 }
 
-// split cuts a turn into frames of at most MaxFrameBytes, keeping section
-// order (roots, records, replies, items) so that streamed records precede
-// their ItemStream.
-func (s *Session) split(m Message) []Message {
-	limit := s.cfg.MaxFrameBytes - frameOverhead
-	var out []Message
-	cur, size := Message{}, 0
-	flush := func(need int) {
-		if size+need > limit && size > 0 {
-			cur.More = true
-			out = append(out, cur)
-			cur, size = Message{}, 0
+// list makes the ItemList of g's node: a fingerprint per key. A node named
+// again that is too large to list in a fraction of a frame is listed
+// empty: its first visit exchanged our keys, the peer sends what it has
+// not sent yet.
+func (s *Session) list(g gen, count int, again bool) Item {
+	n := g.node
+	it := Item{Explicit: g.explicit, Node: n, Kind: ItemList}
+	st := sent{kind: sentList, node: n}
+	if !again || count <= s.maxListed() {
+		for e := range s.tree(n.Partition).Entries(uint(n.Depth), n.Prefix) {
+			it.Fingerprints = append(it.Fingerprints, merkle.Fingerprint(e.KeyHash, e.Digest))
+			st.keys = append(st.keys, e.Key)
 		}
-		size += need
 	}
-	for _, r := range m.Roots {
-		flush(uvarintLen(uint64(r.Partition)) + uvarintLen(r.Count) + merkle.HashSize)
-		cur.Roots = append(cur.Roots, r)
+	s.awaiting = append(s.awaiting, st)
+	s.stats.Listed++
+	return it
+}
+
+// maxListed is the most keys one ItemList carries: a quarter of a frame.
+func (s *Session) maxListed() int { return (s.cfg.MaxFrameBytes - frameOverhead) / 4 / 4 }
+
+// expand makes the ItemHashes of g's node.
+func (s *Session) expand(g gen, count, listMax, maxFanout int) Item {
+	n := g.node
+	t := s.tree(n.Partition)
+	f := bits.Len(uint((count - 1) / listMax)) // ceil(log2(count/listMax))
+	f = max(1, min(f, maxFanout, merkle.MaxDepth-int(n.Depth)))
+	it := Item{Explicit: g.explicit, Node: n, Kind: ItemHashes, Fanout: uint8(f), Window: g.window}
+	it.Hashes = make([]byte, 1<<f)
+	st := sent{kind: sentHashes, node: n, window: g.window, fanout: it.Fanout, empty: make([]byte, (len(it.Hashes)+7)/8)}
+	for j := range it.Hashes {
+		c := child(n, it.Fanout, j)
+		sum, cnt := t.Node(uint(c.Depth), c.Prefix)
+		it.Hashes[j] = trunc(sum, cnt, g.window)
+		if it.Hashes[j] == 0 {
+			setBit(st.empty, j)
+		}
 	}
-	for _, r := range m.Records {
-		flush(recordSize(r))
-		cur.Records = append(cur.Records, r)
+	s.awaiting = append(s.awaiting, st)
+	if s.expanded == nil {
+		s.expanded = map[Node]struct{}{}
 	}
-	for _, r := range m.Replies {
-		flush(replySize(r))
-		cur.Replies = append(cur.Replies, r)
-	}
-	for _, it := range m.Items {
-		flush(itemSize(it))
-		cur.Items = append(cur.Items, it)
-	}
-	cur.Fin = m.Fin
-	return append(out, cur)
+	s.expanded[n] = struct{}{}
+	s.stats.Expanded++
+	return it
 }
