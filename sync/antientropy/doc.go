@@ -14,7 +14,10 @@
 //     save round trips; 16 children otherwise). The reply is a bitmap of the
 //     differing children plus a 16-bit check of the children found equal, so
 //     a one-byte hash that matched by chance is caught and the node is
-//     re-sent through another byte window.
+//     re-sent through another byte window, with the same fanout. The retry
+//     is compared on the children not flagged yet only: those flagged are
+//     being descended already, and flagging them again would descend them
+//     twice.
 //   - ItemList: for a node of a few keys, a 32-bit fingerprint per key. The
 //     peer sends its keys whose fingerprints are absent and requests the
 //     fingerprints it lacks, which are then sent.
@@ -29,7 +32,9 @@
 // Both sides end holding the merge of both states: every key whose digest
 // differs, or that one side lacks, is sent by each side that holds it.
 // States are opaque: the protocol cannot know that one state dominates the
-// other, so a key updated on both sides costs two records.
+// other, so a key updated on both sides costs two records, except when the
+// side that answers second already merged the peer's state and holds it
+// unchanged: the peer has it, and no record goes back.
 //
 // # Limits
 //
@@ -39,8 +44,8 @@
 //
 //   - roots come in the initiator's first message only, each partition once;
 //   - an explicit item is a hash-window retry: it names a node the peer
-//     expanded in its previous turn, once, through a later window (or lists
-//     it), never a stream;
+//     expanded in its previous turn, once, through a later window and the
+//     same fanout (or lists it), never a stream;
 //   - ItemStream answers only a node this side announced empty.
 //
 // Within that, a peer that lies (every child differs, every check fails)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gossipmesh/gossipmesh/crdt"
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 )
 
@@ -48,8 +49,8 @@ func (s *Session) Next() (Message, error) {
 			r := a.refs[0]
 			a.refs = a.refs[1:]
 			st, ok := s.r.State(r.part, []byte(r.key))
-			if !ok {
-				continue
+			if !ok || r.hasPeer && crdt.DigestOf(st) == r.peer {
+				continue // gone, or the peer sent us this very state
 			}
 			a.carry = &Record{Partition: r.part, Key: []byte(r.key), State: st}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 
+	"github.com/gossipmesh/gossipmesh/crdt"
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 )
 
@@ -37,6 +38,11 @@ type Stats struct {
 	RecordsSent     int
 	RecordsReceived int
 	Retries         int // nodes re-sent with another hash window
+	// Relisted counts nodes named again after this side expanded them
+	// (and so listed): an honest peer's retries leave out the children
+	// already flagged, so only a lying peer or trees moving under the
+	// session make any.
+	Relisted int
 }
 
 type sentKind uint8
@@ -59,6 +65,10 @@ type sent struct {
 	// there may the peer answer with ItemStream.
 	rootEmpty bool
 	empty     []byte
+	// flagged marks, for a hash-window retry, the children the peer found
+	// different through earlier windows: they are being descended already,
+	// so the peer leaves them out of this reply and its check.
+	flagged []byte
 }
 
 // expected is a node the peer has announced an item for.
@@ -73,10 +83,35 @@ type gen struct {
 	peerEmpty bool
 	explicit  bool
 	window    uint8
+	// A hash-window retry keeps the fanout of the first expansion, so that
+	// both sides can leave out the children already flagged.
+	fanout  uint8
+	flagged []byte
+}
+
+// peerExpansion is a node the peer expanded into child hashes, as we
+// answered it: the window, the fanout and the children we flagged through
+// this window and earlier ones. A retry of the node through a later window
+// is compared only on the other children, whose descent has not started.
+type peerExpansion struct {
+	window  uint8
+	fanout  uint8
+	flagged []byte
 }
 
 // recRef is a record to send; its state is read when its frame is built.
 type recRef struct {
+	part uint32
+	key  string
+	// The digest of the state the peer sent us for the key in this
+	// session, if it did: when ours equals it by the time the frame is
+	// built (we merged the peer's), the peer holds ours already.
+	peer    crdt.Digest
+	hasPeer bool
+}
+
+// keyRef names a key of a partition.
+type keyRef struct {
 	part uint32
 	key  string
 }
@@ -94,10 +129,16 @@ type Session struct {
 	expect   []expected // nodes the peer has announced items for, in order
 
 	// What the peer may ask of us (see the package documentation, Limits).
-	retryable  map[Node]uint8 // the peer's ItemHashes nodes of its last complete turn, by window
-	peerHashes map[Node]uint8 // the same, in the turn being received
+	retryable  map[Node]peerExpansion // the peer's ItemHashes nodes of its last complete turn
+	peerHashes map[Node]peerExpansion // the same, in the turn being received
 	expanded   map[Node]struct{}
 	covered    coverage
+
+	// Keys we listed in our last turn, and the digests of the states the
+	// peer sent for them in its answer: a key it asks for that it also
+	// sent may need no record from us (see recRef).
+	listed   map[keyRef]struct{}
+	peerSent map[keyRef]crdt.Digest
 
 	// The turn being received and our answer being built.
 	refs    []recRef
@@ -203,6 +244,7 @@ func (s *Session) Receive(m Message) (Output, error) {
 		}
 		out.Store = append(out.Store, rec)
 		s.stats.RecordsReceived++
+		s.notePeerState(rec)
 	}
 	for _, rep := range m.Replies {
 		if len(s.awaiting) == 0 {
@@ -227,6 +269,7 @@ func (s *Session) Receive(m Message) (Output, error) {
 		return Output{}, protocolErr("turn ended with %d items unanswered and %d announced items missing", len(s.awaiting), len(s.expect))
 	}
 	s.retryable, s.peerHashes = s.peerHashes, nil
+	s.listed, s.peerSent = nil, nil
 	if m.Fin {
 		if len(s.refs)+len(s.replies)+len(s.gens) != 0 {
 			return Output{}, protocolErr("final message needs an answer")
@@ -280,8 +323,10 @@ func (s *Session) onRoots(roots []Root) error {
 func (s *Session) onItems(items []Item) error {
 	for _, it := range items {
 		var e expected
+		var prev peerExpansion
 		if it.Explicit {
-			if err := s.takeRetry(it); err != nil {
+			var err error
+			if prev, err = s.takeRetry(it); err != nil {
 				return err
 			}
 			e.node = it.Node
@@ -295,7 +340,7 @@ func (s *Session) onItems(items []Item) error {
 		if it.Kind == ItemStream && !e.empty {
 			return protocolErr("stream of node (%d, %d, %#x), which we did not announce empty", e.node.Partition, e.node.Depth, e.node.Prefix)
 		}
-		if err := s.onItem(e.node, it); err != nil {
+		if err := s.onItem(e.node, it, prev); err != nil {
 			return err
 		}
 	}
@@ -303,19 +348,24 @@ func (s *Session) onItems(items []Item) error {
 }
 
 // takeRetry checks an explicit item: only a hash-window retry of one of
-// the nodes the peer expanded in its last turn, once, is one.
-func (s *Session) takeRetry(it Item) error {
-	w, ok := s.retryable[it.Node]
+// the nodes the peer expanded in its last turn, once, is one. A retry
+// through hashes keeps the fanout, so that it can leave out the children
+// flagged before; it returns how we answered the node then.
+func (s *Session) takeRetry(it Item) (peerExpansion, error) {
+	prev, ok := s.retryable[it.Node]
+	n := it.Node
 	switch {
 	case !ok:
-		return protocolErr("explicit item for node (%d, %d, %#x), not one the peer expanded in its last turn", it.Node.Partition, it.Node.Depth, it.Node.Prefix)
+		return prev, protocolErr("explicit item for node (%d, %d, %#x), not one the peer expanded in its last turn", n.Partition, n.Depth, n.Prefix)
 	case it.Kind == ItemStream:
-		return protocolErr("explicit stream item")
-	case it.Kind == ItemHashes && it.Window <= w:
-		return protocolErr("retry of node (%d, %d, %#x) through window %d after %d", it.Node.Partition, it.Node.Depth, it.Node.Prefix, it.Window, w)
+		return prev, protocolErr("explicit stream item")
+	case it.Kind == ItemHashes && it.Window <= prev.window:
+		return prev, protocolErr("retry of node (%d, %d, %#x) through window %d after %d", n.Partition, n.Depth, n.Prefix, it.Window, prev.window)
+	case it.Kind == ItemHashes && it.Fanout != prev.fanout:
+		return prev, protocolErr("retry of node (%d, %d, %#x) with fanout %d after %d", n.Partition, n.Depth, n.Prefix, it.Fanout, prev.fanout)
 	}
 	delete(s.retryable, it.Node)
-	return nil
+	return prev, nil
 }
 
 // onRoot answers one of the initiator's roots.
@@ -360,18 +410,18 @@ func trunc(sum merkle.Sum, count int, window uint8) byte {
 func getBit(b []byte, i int) bool { return b[i/8]&(1<<(i%8)) != 0 }
 func setBit(b []byte, i int)      { b[i/8] |= 1 << (i % 8) }
 
-// onItem handles one of the peer's items about node n.
-func (s *Session) onItem(n Node, it Item) error {
+// onItem handles one of the peer's items about node n; prev is how we
+// answered n before, when the item is a retry.
+func (s *Session) onItem(n Node, it Item, prev peerExpansion) error {
 	switch it.Kind {
 	case ItemHashes:
 		if int(n.Depth)+int(it.Fanout) > merkle.MaxDepth {
 			return protocolErr("node (%d, %d) expanded %d bits", n.Partition, n.Depth, it.Fanout)
 		}
 		if s.peerHashes == nil {
-			s.peerHashes = map[Node]uint8{}
+			s.peerHashes = map[Node]peerExpansion{}
 		}
-		s.peerHashes[n] = it.Window
-		s.onHashes(n, it)
+		s.peerHashes[n] = peerExpansion{window: it.Window, fanout: it.Fanout, flagged: s.onHashes(n, it, prev.flagged)}
 	case ItemList:
 		s.onList(n, it.Fingerprints)
 	case ItemStream:
@@ -386,21 +436,31 @@ func (s *Session) onItem(n Node, it Item) error {
 }
 
 // onHashes answers the peer's child hashes of n: the differing children
-// are flagged and each gets an item of ours.
-func (s *Session) onHashes(n Node, it Item) {
+// are flagged and each gets an item of ours. Children flagged through an
+// earlier window (before, nil on a first expansion) are being descended
+// already: they are neither compared nor flagged again, and the check
+// covers the others only. It returns the children flagged so far.
+func (s *Session) onHashes(n Node, it Item, before []byte) []byte {
 	t := s.tree(n.Partition)
 	k := int(1) << it.Fanout
 	rep := Reply{Kind: ReplyHashes, NBits: k, Bits: make([]byte, (k+7)/8)}
+	flagged := make([]byte, len(rep.Bits))
+	copy(flagged, before)
 	resid, _ := t.Node(uint(n.Depth), n.Prefix)
 	differ := 0
 	for j := range k {
 		c := child(n, it.Fanout, j)
 		sum, cnt := t.Node(uint(c.Depth), c.Prefix)
+		if getBit(flagged, j) {
+			resid = resid.Sub(sum)
+			continue
+		}
 		if trunc(sum, cnt, it.Window) == it.Hashes[j] {
 			continue
 		}
 		differ++
 		setBit(rep.Bits, j)
+		setBit(flagged, j)
 		resid = resid.Sub(sum)
 		s.gens = append(s.gens, gen{node: c, peerEmpty: it.Hashes[j] == 0})
 	}
@@ -409,6 +469,7 @@ func (s *Session) onHashes(n Node, it Item) {
 	if differ == 0 {
 		s.trigger = true // the peer may need to retry with another window
 	}
+	return flagged
 }
 
 // onList answers the peer's fingerprints of n: we send our keys it lacks
@@ -457,7 +518,22 @@ func (s *Session) stream(n Node) {
 }
 
 func (s *Session) sendRecord(p uint32, key string) {
-	s.refs = append(s.refs, recRef{part: p, key: key})
+	ref := recRef{part: p, key: key}
+	ref.peer, ref.hasPeer = s.peerSent[keyRef{p, key}]
+	s.refs = append(s.refs, ref)
+}
+
+// notePeerState remembers the digest of a received state whose key we
+// listed: the peer may ask for our state of the key in the same turn.
+func (s *Session) notePeerState(rec Record) {
+	k := keyRef{rec.Partition, string(rec.Key)}
+	if _, ok := s.listed[k]; !ok {
+		return
+	}
+	if s.peerSent == nil {
+		s.peerSent = map[keyRef]crdt.Digest{}
+	}
+	s.peerSent[k] = crdt.DigestOf(rec.State)
 }
 
 // onReply handles the peer's reply to our item it.
@@ -475,22 +551,7 @@ func (s *Session) onReply(it sent, rep Reply) error {
 		if rep.Kind != ReplyHashes || rep.NBits != k {
 			return protocolErr("reply kind %d of %d bits to %d hashes", rep.Kind, rep.NBits, k)
 		}
-		t := s.tree(it.node.Partition)
-		resid, _ := t.Node(uint(it.node.Depth), it.node.Prefix)
-		for j := range k {
-			if getBit(rep.Bits, j) {
-				c := child(it.node, it.fanout, j)
-				s.expect = append(s.expect, expected{node: c, empty: getBit(it.empty, j)})
-				sum, _ := t.Node(uint(c.Depth), c.Prefix)
-				resid = resid.Sub(sum)
-			}
-		}
-		if uint16(resid.Hi) != rep.Check && it.window < 3 {
-			// A truncated hash matched by chance (or the trees moved): look
-			// again through another window.
-			s.stats.Retries++
-			s.gens = append(s.gens, gen{node: it.node, explicit: true, window: it.window + 1})
-		}
+		s.onHashesReply(it, rep)
 	case sentList:
 		if rep.Kind != ReplyList || rep.NBits != len(it.keys) {
 			return protocolErr("reply kind %d of %d bits to %d fingerprints", rep.Kind, rep.NBits, len(it.keys))
@@ -504,6 +565,37 @@ func (s *Session) onReply(it sent, rep Reply) error {
 		s.covered.add(it.node)
 	}
 	return nil
+}
+
+// onHashesReply takes the peer's differing children of our expansion it,
+// and retries the node through the next window if the peer's check of the
+// others disagrees with ours. An honest peer flags no child flagged
+// through an earlier window; one that does is expected to send its item
+// again, as it says (the node is then listed, see generate).
+func (s *Session) onHashesReply(it sent, rep Reply) {
+	t := s.tree(it.node.Partition)
+	flagged := make([]byte, len(rep.Bits))
+	copy(flagged, it.flagged)
+	resid, _ := t.Node(uint(it.node.Depth), it.node.Prefix)
+	for j := range 1 << it.fanout {
+		again := getBit(flagged, j)
+		if !getBit(rep.Bits, j) && !again {
+			continue
+		}
+		c := child(it.node, it.fanout, j)
+		if getBit(rep.Bits, j) {
+			s.expect = append(s.expect, expected{node: c, empty: getBit(it.empty, j)})
+		}
+		setBit(flagged, j)
+		sum, _ := t.Node(uint(c.Depth), c.Prefix)
+		resid = resid.Sub(sum)
+	}
+	if uint16(resid.Hi) != rep.Check && it.window < 3 {
+		// A truncated hash matched by chance (or the trees moved): look
+		// again through another window, at the children not flagged yet.
+		s.stats.Retries++
+		s.gens = append(s.gens, gen{node: it.node, explicit: true, window: it.window + 1, fanout: it.fanout, flagged: flagged})
+	}
 }
 
 // generate turns the nodes found different in this turn into items.
@@ -544,13 +636,20 @@ func (s *Session) list(g gen, count int, again bool) Item {
 	it := Item{Explicit: g.explicit, Node: n, Kind: ItemList}
 	st := sent{kind: sentList, node: n}
 	if !again || count <= s.maxListed() {
+		if s.listed == nil {
+			s.listed = map[keyRef]struct{}{}
+		}
 		for e := range s.tree(n.Partition).Entries(uint(n.Depth), n.Prefix) {
 			it.Fingerprints = append(it.Fingerprints, merkle.Fingerprint(e.KeyHash, e.Digest))
 			st.keys = append(st.keys, e.Key)
+			s.listed[keyRef{n.Partition, e.Key}] = struct{}{}
 		}
 	}
 	s.awaiting = append(s.awaiting, st)
 	s.stats.Listed++
+	if again {
+		s.stats.Relisted++
+	}
 	return it
 }
 
@@ -563,9 +662,12 @@ func (s *Session) expand(g gen, count, listMax, maxFanout int) Item {
 	t := s.tree(n.Partition)
 	f := bits.Len(uint((count - 1) / listMax)) // ceil(log2(count/listMax))
 	f = max(1, min(f, maxFanout, merkle.MaxDepth-int(n.Depth)))
+	if g.fanout != 0 {
+		f = int(g.fanout) // a retry: the peer compares the children not flagged yet
+	}
 	it := Item{Explicit: g.explicit, Node: n, Kind: ItemHashes, Fanout: uint8(f), Window: g.window}
 	it.Hashes = make([]byte, 1<<f)
-	st := sent{kind: sentHashes, node: n, window: g.window, fanout: it.Fanout, empty: make([]byte, (len(it.Hashes)+7)/8)}
+	st := sent{kind: sentHashes, node: n, window: g.window, fanout: it.Fanout, empty: make([]byte, (len(it.Hashes)+7)/8), flagged: g.flagged}
 	for j := range it.Hashes {
 		c := child(n, it.Fanout, j)
 		sum, cnt := t.Node(uint(c.Depth), c.Prefix)
