@@ -31,6 +31,30 @@ type propagateResult struct {
 	AllKeysAllMS   float64 `json:"all_keys_all_nodes_ms"`
 	Baseline       string  `json:"baseline"`
 	BytesSyncTotal uint64  `json:"sync_bytes_total"`
+	// GossipSub bytes sent by all nodes: over the whole run (the raw
+	// baseline's messages too), and while the keys were written and spread.
+	BytesGossipTotal uint64 `json:"gossip_bytes_total"`
+	BytesGossipKeys  uint64 `json:"gossip_bytes_keys"`
+	BytesSyncKeys    uint64 `json:"sync_bytes_keys"`
+}
+
+// Protocol prefixes of the bytes propagate reports.
+const (
+	gossipProtocols = "/meshsub/"
+	syncProtocols   = "/gossipmesh/sync/"
+)
+
+// bytesSent sums what the cluster's nodes sent on protocols with prefix.
+func bytesSent(c *cluster, prefix string) uint64 {
+	var total uint64
+	for _, n := range c.nodes {
+		for proto, b := range n.Stats().BytesSent {
+			if strings.HasPrefix(proto, prefix) {
+				total += b
+			}
+		}
+	}
+	return total
 }
 
 func runPropagate(args []string) error {
@@ -63,6 +87,7 @@ func runPropagate(args []string) error {
 	if err != nil {
 		return err
 	}
+	gossip0, sync0 := bytesSent(c, gossipProtocols), bytesSent(c, syncProtocols)
 	all, err := allKeysAllNodes(ctx, c, *keys)
 	if err != nil {
 		return err
@@ -75,16 +100,13 @@ func runPropagate(args []string) error {
 		Baseline:     "raw GossipSub, 100-byte messages, same hosts and topology",
 	}
 	res.Ratio = round(res.MeshP99MS / res.RawP99MS)
-	for _, n := range c.nodes {
-		for proto, b := range n.Stats().BytesSent {
-			if strings.HasPrefix(proto, "/gossipmesh/sync/") {
-				res.BytesSyncTotal += b
-			}
-		}
-	}
+	res.BytesSyncTotal, res.BytesGossipTotal = bytesSent(c, syncProtocols), bytesSent(c, gossipProtocols)
+	res.BytesSyncKeys, res.BytesGossipKeys = res.BytesSyncTotal-sync0, res.BytesGossipTotal-gossip0
 	fmt.Printf("raw gossipsub: p50 %.2f ms, p99 %.2f ms\n", res.RawP50MS, res.RawP99MS)
 	fmt.Printf("mesh put->applied: p50 %.2f ms, p99 %.2f ms (%.2fx raw p99)\n", res.MeshP50MS, res.MeshP99MS, res.Ratio)
 	fmt.Printf("%d keys written as fast as possible on one node, held by all %d nodes after %.0f ms\n", *keys, *nodes, res.AllKeysAllMS)
+	fmt.Printf("bytes sent: gossip %d (%d for the keys), anti-entropy %d (%d for the keys)\n",
+		res.BytesGossipTotal, res.BytesGossipKeys, res.BytesSyncTotal, res.BytesSyncKeys)
 	return printJSON(res)
 }
 
