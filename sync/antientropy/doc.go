@@ -17,7 +17,8 @@
 //     re-sent through another byte window, with the same fanout. The retry
 //     is compared on the children not flagged yet only: those flagged are
 //     being descended already, and flagging them again would descend them
-//     twice.
+//     twice. (A retry of another fanout, from a peer of an earlier version,
+//     is compared on all children.)
 //   - ItemList: for a node of a few keys, a 32-bit fingerprint per key. The
 //     peer sends its keys whose fingerprints are absent and requests the
 //     fingerprints it lacks, which are then sent.
@@ -44,8 +45,8 @@
 //
 //   - roots come in the initiator's first message only, each partition once;
 //   - an explicit item is a hash-window retry: it names a node the peer
-//     expanded in its previous turn, once, through a later window and the
-//     same fanout (or lists it), never a stream;
+//     expanded in its previous turn, once, through a later window (or lists
+//     it), never a stream;
 //   - ItemStream answers only a node this side announced empty.
 //
 // Within that, a peer that lies (every child differs, every check fails)

@@ -348,9 +348,9 @@ func (s *Session) onItems(items []Item) error {
 }
 
 // takeRetry checks an explicit item: only a hash-window retry of one of
-// the nodes the peer expanded in its last turn, once, is one. A retry
-// through hashes keeps the fanout, so that it can leave out the children
-// flagged before; it returns how we answered the node then.
+// the nodes the peer expanded in its last turn, once, is one. It returns
+// how we answered the node then: a retry through hashes of the same
+// fanout leaves out the children flagged before.
 func (s *Session) takeRetry(it Item) (peerExpansion, error) {
 	prev, ok := s.retryable[it.Node]
 	n := it.Node
@@ -361,10 +361,13 @@ func (s *Session) takeRetry(it Item) (peerExpansion, error) {
 		return prev, protocolErr("explicit stream item")
 	case it.Kind == ItemHashes && it.Window <= prev.window:
 		return prev, protocolErr("retry of node (%d, %d, %#x) through window %d after %d", n.Partition, n.Depth, n.Prefix, it.Window, prev.window)
-	case it.Kind == ItemHashes && it.Fanout != prev.fanout:
-		return prev, protocolErr("retry of node (%d, %d, %#x) with fanout %d after %d", n.Partition, n.Depth, n.Prefix, it.Fanout, prev.fanout)
 	}
 	delete(s.retryable, it.Node)
+	if it.Fanout != prev.fanout {
+		// Other children than those flagged (a peer of an earlier version
+		// chose the fanout afresh): all are compared, as on a first visit.
+		prev.flagged = nil
+	}
 	return prev, nil
 }
 
