@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"time"
 
@@ -240,6 +241,7 @@ func runPure(d syncData, res *syncResult, lb float64) error {
 	ra.LoadTree(0, d.a, ta)
 	rb.Load(0, d.b)
 	fmt.Printf("tree build of %d keys: %.1f ms (plus %.1f ms to digest the states)\n", len(d.a), res.BuildMS, digestMS)
+	runtime.GC() // the garbage of building the replicas is not the session's CPU
 	cpu0 := cpuTime()
 	turns, err := runSession(ae.DefaultConfig(), ra, rb, res)
 	if err != nil {
