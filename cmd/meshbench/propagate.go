@@ -44,7 +44,12 @@ const (
 	syncProtocols   = "/gossipmesh/sync/"
 )
 
-// bytesSent sums what the cluster's nodes sent on protocols with prefix.
+// meterSettle is how long libp2p's per-protocol byte meters take to show
+// what was sent: they are swept once a second.
+const meterSettle = 1500 * time.Millisecond
+
+// bytesSent sums what the cluster's nodes sent on protocols with prefix,
+// as last swept into libp2p's meters (see meterSettle).
 func bytesSent(c *cluster, prefix string) uint64 {
 	var total uint64
 	for _, n := range c.nodes {
@@ -87,11 +92,13 @@ func runPropagate(args []string) error {
 	if err != nil {
 		return err
 	}
+	time.Sleep(meterSettle)
 	gossip0, sync0 := bytesSent(c, gossipProtocols), bytesSent(c, syncProtocols)
 	all, err := allKeysAllNodes(ctx, c, *keys)
 	if err != nil {
 		return err
 	}
+	time.Sleep(meterSettle)
 	res := propagateResult{
 		Nodes: *nodes, Keys: *keys, Degree: *degree, Samples: len(mesh),
 		MeshP50MS: ms(pct(mesh, 50)), MeshP99MS: ms(pct(mesh, 99)),
