@@ -34,8 +34,9 @@
 // differs, or that one side lacks, is sent by each side that holds it.
 // States are opaque: the protocol cannot know that one state dominates the
 // other, so a key updated on both sides costs two records, except when the
-// side that answers second already merged the peer's state and holds it
-// unchanged: the peer has it, and no record goes back.
+// side that answers second finds that the peer's state, which came in the
+// same turn, includes its own (it merged it and holds it unchanged, or a
+// Replica that is a Subsumer says so): then no record goes back.
 //
 // # Limits
 //

@@ -1,10 +1,10 @@
 package antientropy
 
 import (
+	"bytes"
 	"fmt"
 	"math/bits"
 
-	"github.com/gossipmesh/gossipmesh/crdt"
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 )
 
@@ -15,6 +15,20 @@ type Replica interface {
 	Tree(partition uint32) *merkle.Tree
 	// State returns the encoded CRDT state of a key.
 	State(partition uint32, key []byte) ([]byte, bool)
+}
+
+// Subsumer is an optional extension of a Replica that knows its states'
+// lattice. A side asked for a key's state in the same turn as the peer
+// sent its own skips the record when the peer's state already includes
+// its: a key updated on both sides then costs one record when the side
+// answering second is the one behind.
+type Subsumer interface {
+	// Subsumes reports whether state a includes state b: merging b into a
+	// gives a, by the very merge the caller stores with (a wrong true
+	// leaves the peer without our state, session after session). It must
+	// not fail on states the peer sent (they are validated only when
+	// stored): an undecodable state includes nothing.
+	Subsumes(partition uint32, key, a, b []byte) bool
 }
 
 // Output is what a call to Start, Step or Receive asks of the caller: send
@@ -103,11 +117,10 @@ type peerExpansion struct {
 type recRef struct {
 	part uint32
 	key  string
-	// The digest of the state the peer sent us for the key in this
-	// session, if it did: when ours equals it by the time the frame is
-	// built (we merged the peer's), the peer holds ours already.
-	peer    crdt.Digest
-	hasPeer bool
+	// The state the peer sent us for the key in its last turn, if it did
+	// (nil otherwise): when it includes ours by the time the frame is
+	// built, the peer needs no record from us (see peerHolds).
+	peer []byte
 }
 
 // keyRef names a key of a partition.
@@ -134,11 +147,11 @@ type Session struct {
 	expanded   map[Node]struct{}
 	covered    coverage
 
-	// Keys we listed in our last turn, and the digests of the states the
-	// peer sent for them in its answer: a key it asks for that it also
-	// sent may need no record from us (see recRef).
+	// Keys we listed in our last turn, and the states the peer sent for
+	// them in its answer: a key it asks for that it also sent may need no
+	// record from us (see recRef).
 	listed   map[keyRef]struct{}
-	peerSent map[keyRef]crdt.Digest
+	peerSent map[keyRef][]byte
 
 	// The turn being received and our answer being built.
 	refs    []recRef
@@ -521,22 +534,33 @@ func (s *Session) stream(n Node) {
 }
 
 func (s *Session) sendRecord(p uint32, key string) {
-	ref := recRef{part: p, key: key}
-	ref.peer, ref.hasPeer = s.peerSent[keyRef{p, key}]
-	s.refs = append(s.refs, ref)
+	s.refs = append(s.refs, recRef{part: p, key: key, peer: s.peerSent[keyRef{p, key}]})
 }
 
-// notePeerState remembers the digest of a received state whose key we
-// listed: the peer may ask for our state of the key in the same turn.
+// notePeerState keeps a received state whose key we listed: the peer may
+// ask for our state of the key in the same turn. It is copied, since the
+// received message may alias a buffer the caller reuses; only keys we
+// listed are kept, so the copies are bounded by our own lists.
 func (s *Session) notePeerState(rec Record) {
 	k := keyRef{rec.Partition, string(rec.Key)}
 	if _, ok := s.listed[k]; !ok {
 		return
 	}
 	if s.peerSent == nil {
-		s.peerSent = map[keyRef]crdt.Digest{}
+		s.peerSent = map[keyRef][]byte{}
 	}
-	s.peerSent[k] = crdt.DigestOf(rec.State)
+	s.peerSent[k] = bytes.Clone(rec.State)
+}
+
+// peerHolds reports whether the peer, which sent us state peer for a key,
+// needs no record of our state st: ours is the very state it sent (we
+// merged it), or, if the Replica can tell, the peer's includes ours.
+func (s *Session) peerHolds(part uint32, key string, peer, st []byte) bool {
+	if bytes.Equal(peer, st) {
+		return true
+	}
+	sub, ok := s.r.(Subsumer)
+	return ok && sub.Subsumes(part, []byte(key), peer, st)
 }
 
 // onReply handles the peer's reply to our item it.

@@ -139,3 +139,23 @@ func TestRetriesDoNotRedescend(t *testing.T) {
 		t.Fatal("no retry happened: the test does not exercise them")
 	}
 }
+
+// TestUpdatesSkipTheStatesThePeerIncludes: a key updated on both sides is
+// sent by the side answering a list first; the lister, asked for its state
+// in the same turn, skips it when the peer's includes it (Subsumer). So
+// about half the updates cost one record instead of two.
+func TestUpdatesSkipTheStatesThePeerIncludes(t *testing.T) {
+	r := newRand(t)
+	const diff = 400
+	ra, rb := pair(r, 3000, diff, "update", false)
+	only, both := needed(ra, rb, 0)
+	want := map[uint32]map[string][]byte{0: merged(ra, rb, 0)}
+	res := exchange(t, ae.Config{}, ra, rb, []uint32{0}, r, 0)
+	checkConverged(t, ra, rb, want)
+	checkNoWaste(t, res, only, both)
+	sent := res.statsI.RecordsSent + res.statsR.RecordsSent
+	t.Logf("%d updates cost %d records", diff, sent)
+	if sent > diff*7/4 {
+		t.Fatalf("%d updates cost %d records: the states the peer includes were sent", diff, sent)
+	}
+}
