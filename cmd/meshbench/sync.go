@@ -83,7 +83,7 @@ func runSync(args []string) error {
 	clustered := fs.Bool("clustered", false, "differing keys adjacent in key-hash order (default: scattered)")
 	valueBytes := fs.Int("value-bytes", 100, "value bytes per key; the encoded state adds 21 bytes of register metadata")
 	keyBytes := fs.Int("key-bytes", 32, "bytes per key")
-	mode := fs.String("mode", "missing", "how keys differ: missing (alternately only on A or only on B: one record each), update (both hold different states: two records each), mixed")
+	mode := fs.String("mode", "missing", "how keys differ: missing (alternately only on A or only on B: one record each), update (both hold different states: one or two records each), mixed")
 	seed := fs.Uint64("seed", 1, "random seed")
 	algo := fs.String("algo", "auto", "reconciliation: auto (what the node runs: merkle today) or merkle; sketch (a rateless sketch, issue 21) is not built yet and is refused")
 	if err := fs.Parse(args); err != nil {
