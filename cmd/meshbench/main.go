@@ -2,7 +2,7 @@
 // lines, then, as its last stdout line, one JSON object with its figures and
 // a ratio against the baseline it names.
 //
-//	meshbench sync --keys 1000000 --diff 100 [--clustered] [--value-bytes 100] [--seed 1]
+//	meshbench sync --keys 1000000 --diff 100 [--clustered] [--value-bytes 100] [--seed 1] [--algo auto|merkle]
 package main
 
 import (

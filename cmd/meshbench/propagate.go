@@ -31,6 +31,35 @@ type propagateResult struct {
 	AllKeysAllMS   float64 `json:"all_keys_all_nodes_ms"`
 	Baseline       string  `json:"baseline"`
 	BytesSyncTotal uint64  `json:"sync_bytes_total"`
+	// GossipSub bytes sent by all nodes: over the whole run (the raw
+	// baseline's messages too), and while the keys were written and spread.
+	BytesGossipTotal uint64 `json:"gossip_bytes_total"`
+	BytesGossipKeys  uint64 `json:"gossip_bytes_keys"`
+	BytesSyncKeys    uint64 `json:"sync_bytes_keys"`
+}
+
+// Protocol prefixes of the bytes propagate reports.
+const (
+	gossipProtocols = "/meshsub/"
+	syncProtocols   = "/gossipmesh/sync/"
+)
+
+// meterSettle is how long libp2p's per-protocol byte meters take to show
+// what was sent: they are swept once a second.
+const meterSettle = 1500 * time.Millisecond
+
+// bytesSent sums what the cluster's nodes sent on protocols with prefix,
+// as last swept into libp2p's meters (see meterSettle).
+func bytesSent(c *cluster, prefix string) uint64 {
+	var total uint64
+	for _, n := range c.nodes {
+		for proto, b := range n.Stats().BytesSent {
+			if strings.HasPrefix(proto, prefix) {
+				total += b
+			}
+		}
+	}
+	return total
 }
 
 func runPropagate(args []string) error {
@@ -63,10 +92,13 @@ func runPropagate(args []string) error {
 	if err != nil {
 		return err
 	}
+	time.Sleep(meterSettle)
+	gossip0, sync0 := bytesSent(c, gossipProtocols), bytesSent(c, syncProtocols)
 	all, err := allKeysAllNodes(ctx, c, *keys)
 	if err != nil {
 		return err
 	}
+	time.Sleep(meterSettle)
 	res := propagateResult{
 		Nodes: *nodes, Keys: *keys, Degree: *degree, Samples: len(mesh),
 		MeshP50MS: ms(pct(mesh, 50)), MeshP99MS: ms(pct(mesh, 99)),
@@ -75,16 +107,13 @@ func runPropagate(args []string) error {
 		Baseline:     "raw GossipSub, 100-byte messages, same hosts and topology",
 	}
 	res.Ratio = round(res.MeshP99MS / res.RawP99MS)
-	for _, n := range c.nodes {
-		for proto, b := range n.Stats().BytesSent {
-			if strings.HasPrefix(proto, "/gossipmesh/sync/") {
-				res.BytesSyncTotal += b
-			}
-		}
-	}
+	res.BytesSyncTotal, res.BytesGossipTotal = bytesSent(c, syncProtocols), bytesSent(c, gossipProtocols)
+	res.BytesSyncKeys, res.BytesGossipKeys = res.BytesSyncTotal-sync0, res.BytesGossipTotal-gossip0
 	fmt.Printf("raw gossipsub: p50 %.2f ms, p99 %.2f ms\n", res.RawP50MS, res.RawP99MS)
 	fmt.Printf("mesh put->applied: p50 %.2f ms, p99 %.2f ms (%.2fx raw p99)\n", res.MeshP50MS, res.MeshP99MS, res.Ratio)
 	fmt.Printf("%d keys written as fast as possible on one node, held by all %d nodes after %.0f ms\n", *keys, *nodes, res.AllKeysAllMS)
+	fmt.Printf("bytes sent: gossip %d (%d for the keys), anti-entropy %d (%d for the keys)\n",
+		res.BytesGossipTotal, res.BytesGossipKeys, res.BytesSyncTotal, res.BytesSyncKeys)
 	return printJSON(res)
 }
 

@@ -14,7 +14,11 @@
 //     save round trips; 16 children otherwise). The reply is a bitmap of the
 //     differing children plus a 16-bit check of the children found equal, so
 //     a one-byte hash that matched by chance is caught and the node is
-//     re-sent through another byte window.
+//     re-sent through another byte window, with the same fanout. The retry
+//     is compared on the children not flagged yet only: those flagged are
+//     being descended already, and flagging them again would descend them
+//     twice. (A retry of another fanout, from a peer of an earlier version,
+//     is compared on all children.)
 //   - ItemList: for a node of a few keys, a 32-bit fingerprint per key. The
 //     peer sends its keys whose fingerprints are absent and requests the
 //     fingerprints it lacks, which are then sent.
@@ -29,7 +33,10 @@
 // Both sides end holding the merge of both states: every key whose digest
 // differs, or that one side lacks, is sent by each side that holds it.
 // States are opaque: the protocol cannot know that one state dominates the
-// other, so a key updated on both sides costs two records.
+// other, so a key updated on both sides costs two records, except when the
+// side that answers second finds that the peer's state, which came in the
+// same turn, includes its own (it merged it and holds it unchanged, or a
+// Replica that is a Subsumer says so): then no record goes back.
 //
 // # Limits
 //

@@ -48,8 +48,8 @@ func (s *Session) Next() (Message, error) {
 			r := a.refs[0]
 			a.refs = a.refs[1:]
 			st, ok := s.r.State(r.part, []byte(r.key))
-			if !ok {
-				continue
+			if !ok || r.peer != nil && s.peerHolds(r.part, r.key, r.peer, st) {
+				continue // gone, or the peer's state includes ours
 			}
 			a.carry = &Record{Partition: r.part, Key: []byte(r.key), State: st}
 		}

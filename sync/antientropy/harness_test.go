@@ -19,6 +19,24 @@ type result struct {
 	bytes         [2]int // bytes sent by side 0 (initiator) and side 1
 	statsI        ae.Stats
 	statsR        ae.Stats
+	// sent counts the records each side sent, by partition and key.
+	sent [2]map[uint32]map[string]int
+	// stale lists the records that reached a side already holding that
+	// very state: sent for nothing.
+	stale []string
+}
+
+func (r *result) countSent(from int, m ae.Message) {
+	if r.sent[from] == nil {
+		r.sent[from] = map[uint32]map[string]int{}
+	}
+	for _, rec := range m.Records {
+		p := rec.Partition
+		if r.sent[from][p] == nil {
+			r.sent[from][p] = map[string]int{}
+		}
+		r.sent[from][p][string(rec.Key)]++
+	}
 }
 
 // exchange runs a session between two replicas: the initiator ri and the
@@ -58,6 +76,7 @@ func exchange(t tb, cfg ae.Config, ri, rr *ae.MemReplica, parts []uint32, rng *r
 			}
 			res.bytes[from] += len(b)
 			res.frames++
+			res.countSent(from, m)
 			inbox[1-from] = append(inbox[1-from], b)
 		}
 	}
@@ -88,6 +107,9 @@ func exchange(t tb, cfg ae.Config, ri, rr *ae.MemReplica, parts []uint32, rng *r
 				t.Fatalf("side %d Step: %v", to, err)
 			}
 			for _, r := range out.Store {
+				if st, ok := reps[to].State(r.Partition, r.Key); ok && string(st) == string(r.State) {
+					res.stale = append(res.stale, fmt.Sprintf("side %d: partition %d key %q", to, r.Partition, r.Key))
+				}
 				reps[to].Apply(r)
 			}
 			enqueue(to, out.Send)

@@ -8,7 +8,10 @@ import (
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 )
 
-var _ Replica = (*MemReplica)(nil)
+var (
+	_ Replica  = (*MemReplica)(nil)
+	_ Subsumer = (*MemReplica)(nil)
+)
 
 // MemReplica is an in-memory Replica for tests, simulations and benchmarks,
 // shipped beside the interface like a mock transport. States are opaque;
@@ -84,6 +87,11 @@ func (m *MemReplica) Apply(r Record) {
 	st = bytes.Clone(st)
 	part.states[string(r.Key)] = st
 	part.tree.Put(r.Key, crdt.DigestOf(st))
+}
+
+// Subsumes implements Subsumer: merging b into a gives a.
+func (m *MemReplica) Subsumes(_ uint32, _, a, b []byte) bool {
+	return bytes.Equal(m.Merge(a, b), a)
 }
 
 // Tree implements Replica.

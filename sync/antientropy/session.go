@@ -1,6 +1,7 @@
 package antientropy
 
 import (
+	"bytes"
 	"fmt"
 	"math/bits"
 
@@ -14,6 +15,20 @@ type Replica interface {
 	Tree(partition uint32) *merkle.Tree
 	// State returns the encoded CRDT state of a key.
 	State(partition uint32, key []byte) ([]byte, bool)
+}
+
+// Subsumer is an optional extension of a Replica that knows its states'
+// lattice. A side asked for a key's state in the same turn as the peer
+// sent its own skips the record when the peer's state already includes
+// its: a key updated on both sides then costs one record when the side
+// answering second is the one behind.
+type Subsumer interface {
+	// Subsumes reports whether state a includes state b: merging b into a
+	// gives a, by the very merge the caller stores with (a wrong true
+	// leaves the peer without our state, session after session). It must
+	// not fail on states the peer sent (they are validated only when
+	// stored): an undecodable state includes nothing.
+	Subsumes(partition uint32, key, a, b []byte) bool
 }
 
 // Output is what a call to Start, Step or Receive asks of the caller: send
@@ -37,6 +52,11 @@ type Stats struct {
 	RecordsSent     int
 	RecordsReceived int
 	Retries         int // nodes re-sent with another hash window
+	// Relisted counts nodes named again after this side expanded them
+	// (and so listed): an honest peer's retries leave out the children
+	// already flagged, so only a lying peer or trees moving under the
+	// session make any.
+	Relisted int
 }
 
 type sentKind uint8
@@ -59,6 +79,10 @@ type sent struct {
 	// there may the peer answer with ItemStream.
 	rootEmpty bool
 	empty     []byte
+	// flagged marks, for a hash-window retry, the children the peer found
+	// different through earlier windows: they are being descended already,
+	// so the peer leaves them out of this reply and its check.
+	flagged []byte
 }
 
 // expected is a node the peer has announced an item for.
@@ -73,10 +97,34 @@ type gen struct {
 	peerEmpty bool
 	explicit  bool
 	window    uint8
+	// A hash-window retry keeps the fanout of the first expansion, so that
+	// both sides can leave out the children already flagged.
+	fanout  uint8
+	flagged []byte
+}
+
+// peerExpansion is a node the peer expanded into child hashes, as we
+// answered it: the window, the fanout and the children we flagged through
+// this window and earlier ones. A retry of the node through a later window
+// is compared only on the other children, whose descent has not started.
+type peerExpansion struct {
+	window  uint8
+	fanout  uint8
+	flagged []byte
 }
 
 // recRef is a record to send; its state is read when its frame is built.
 type recRef struct {
+	part uint32
+	key  string
+	// The state the peer sent us for the key in its last turn, if it did
+	// (nil otherwise): when it includes ours by the time the frame is
+	// built, the peer needs no record from us (see peerHolds).
+	peer []byte
+}
+
+// keyRef names a key of a partition.
+type keyRef struct {
 	part uint32
 	key  string
 }
@@ -94,10 +142,16 @@ type Session struct {
 	expect   []expected // nodes the peer has announced items for, in order
 
 	// What the peer may ask of us (see the package documentation, Limits).
-	retryable  map[Node]uint8    // the peer's ItemHashes nodes of its last complete turn, by window
-	peerHashes map[Node]uint8    // the same, in the turn being received
-	expanded   map[Node]struct{} // nodes we sent ItemHashes for: named again, they are listed
-	covered    coverage          // nodes whose records we sent
+	retryable  map[Node]peerExpansion // the peer's ItemHashes nodes of its last complete turn
+	peerHashes map[Node]peerExpansion // the same, in the turn being received
+	expanded   map[Node]struct{}      // nodes we sent ItemHashes for: named again, they are listed
+	covered    coverage               // nodes whose records we sent
+
+	// Keys we listed in our last turn, and the states the peer sent for
+	// them in its answer: a key it asks for that it also sent may need no
+	// record from us (see recRef).
+	listed   map[keyRef]struct{}
+	peerSent map[keyRef][]byte
 
 	// The turn being received and our answer being built.
 	refs    []recRef
@@ -205,6 +259,7 @@ func (s *Session) Receive(m Message) (Output, error) {
 		}
 		out.Store = append(out.Store, rec)
 		s.stats.RecordsReceived++
+		s.notePeerState(rec)
 	}
 	for _, rep := range m.Replies {
 		if len(s.awaiting) == 0 {
@@ -229,6 +284,7 @@ func (s *Session) Receive(m Message) (Output, error) {
 		return Output{}, protocolErr("turn ended with %d items unanswered and %d announced items missing", len(s.awaiting), len(s.expect))
 	}
 	s.retryable, s.peerHashes = s.peerHashes, nil
+	s.listed, s.peerSent = nil, nil
 	if m.Fin {
 		if len(s.refs)+len(s.replies)+len(s.gens) != 0 {
 			return Output{}, protocolErr("final message needs an answer")
@@ -282,8 +338,10 @@ func (s *Session) onRoots(roots []Root) error {
 func (s *Session) onItems(items []Item) error {
 	for _, it := range items {
 		var e expected
+		var prev peerExpansion
 		if it.Explicit {
-			if err := s.takeRetry(it); err != nil {
+			var err error
+			if prev, err = s.takeRetry(it); err != nil {
 				return err
 			}
 			e.node = it.Node
@@ -297,7 +355,7 @@ func (s *Session) onItems(items []Item) error {
 		if it.Kind == ItemStream && !e.empty {
 			return protocolErr("stream of node (%d, %d, %#x), which we did not announce empty", e.node.Partition, e.node.Depth, e.node.Prefix)
 		}
-		if err := s.onItem(e.node, it); err != nil {
+		if err := s.onItem(e.node, it, prev); err != nil {
 			return err
 		}
 	}
@@ -305,19 +363,27 @@ func (s *Session) onItems(items []Item) error {
 }
 
 // takeRetry checks an explicit item: only a hash-window retry of one of
-// the nodes the peer expanded in its last turn, once, is one.
-func (s *Session) takeRetry(it Item) error {
-	w, ok := s.retryable[it.Node]
+// the nodes the peer expanded in its last turn, once, is one. It returns
+// how we answered the node then: a retry through hashes of the same
+// fanout leaves out the children flagged before.
+func (s *Session) takeRetry(it Item) (peerExpansion, error) {
+	prev, ok := s.retryable[it.Node]
+	n := it.Node
 	switch {
 	case !ok:
-		return protocolErr("explicit item for node (%d, %d, %#x), not one the peer expanded in its last turn", it.Node.Partition, it.Node.Depth, it.Node.Prefix)
+		return prev, protocolErr("explicit item for node (%d, %d, %#x), not one the peer expanded in its last turn", n.Partition, n.Depth, n.Prefix)
 	case it.Kind == ItemStream:
-		return protocolErr("explicit stream item")
-	case it.Kind == ItemHashes && it.Window <= w:
-		return protocolErr("retry of node (%d, %d, %#x) through window %d after %d", it.Node.Partition, it.Node.Depth, it.Node.Prefix, it.Window, w)
+		return prev, protocolErr("explicit stream item")
+	case it.Kind == ItemHashes && it.Window <= prev.window:
+		return prev, protocolErr("retry of node (%d, %d, %#x) through window %d after %d", n.Partition, n.Depth, n.Prefix, it.Window, prev.window)
 	}
 	delete(s.retryable, it.Node)
-	return nil
+	if it.Fanout != prev.fanout {
+		// Other children than those flagged (a peer of an earlier version
+		// chose the fanout afresh): all are compared, as on a first visit.
+		prev.flagged = nil
+	}
+	return prev, nil
 }
 
 // onRoot answers one of the initiator's roots.
@@ -362,18 +428,18 @@ func trunc(sum merkle.Sum, count int, window uint8) byte {
 func getBit(b []byte, i int) bool { return b[i/8]&(1<<(i%8)) != 0 }
 func setBit(b []byte, i int)      { b[i/8] |= 1 << (i % 8) }
 
-// onItem handles one of the peer's items about node n.
-func (s *Session) onItem(n Node, it Item) error {
+// onItem handles one of the peer's items about node n; prev is how we
+// answered n before, when the item is a retry.
+func (s *Session) onItem(n Node, it Item, prev peerExpansion) error {
 	switch it.Kind {
 	case ItemHashes:
 		if int(n.Depth)+int(it.Fanout) > merkle.MaxDepth {
 			return protocolErr("node (%d, %d) expanded %d bits", n.Partition, n.Depth, it.Fanout)
 		}
 		if s.peerHashes == nil {
-			s.peerHashes = map[Node]uint8{}
+			s.peerHashes = map[Node]peerExpansion{}
 		}
-		s.peerHashes[n] = it.Window
-		s.onHashes(n, it)
+		s.peerHashes[n] = peerExpansion{window: it.Window, fanout: it.Fanout, flagged: s.onHashes(n, it, prev.flagged)}
 	case ItemList:
 		s.onList(n, it.Fingerprints)
 	case ItemStream:
@@ -388,21 +454,31 @@ func (s *Session) onItem(n Node, it Item) error {
 }
 
 // onHashes answers the peer's child hashes of n: the differing children
-// are flagged and each gets an item of ours.
-func (s *Session) onHashes(n Node, it Item) {
+// are flagged and each gets an item of ours. Children flagged through an
+// earlier window (before, nil on a first expansion) are being descended
+// already: they are neither compared nor flagged again, and the check
+// covers the others only. It returns the children flagged so far.
+func (s *Session) onHashes(n Node, it Item, before []byte) []byte {
 	t := s.tree(n.Partition)
 	k := int(1) << it.Fanout
 	rep := Reply{Kind: ReplyHashes, NBits: k, Bits: make([]byte, (k+7)/8)}
+	flagged := make([]byte, len(rep.Bits))
+	copy(flagged, before)
 	resid, _ := t.Node(uint(n.Depth), n.Prefix)
 	differ := 0
 	for j := range k {
 		c := child(n, it.Fanout, j)
 		sum, cnt := t.Node(uint(c.Depth), c.Prefix)
+		if getBit(flagged, j) {
+			resid = resid.Sub(sum)
+			continue
+		}
 		if trunc(sum, cnt, it.Window) == it.Hashes[j] {
 			continue
 		}
 		differ++
 		setBit(rep.Bits, j)
+		setBit(flagged, j)
 		resid = resid.Sub(sum)
 		s.gens = append(s.gens, gen{node: c, peerEmpty: it.Hashes[j] == 0})
 	}
@@ -411,6 +487,7 @@ func (s *Session) onHashes(n Node, it Item) {
 	if differ == 0 {
 		s.trigger = true // the peer may need to retry with another window
 	}
+	return flagged
 }
 
 // onList answers the peer's fingerprints of n: we send our keys it lacks
@@ -459,7 +536,33 @@ func (s *Session) stream(n Node) {
 }
 
 func (s *Session) sendRecord(p uint32, key string) {
-	s.refs = append(s.refs, recRef{part: p, key: key})
+	s.refs = append(s.refs, recRef{part: p, key: key, peer: s.peerSent[keyRef{p, key}]})
+}
+
+// notePeerState keeps a received state whose key we listed: the peer may
+// ask for our state of the key in the same turn. It is copied, since the
+// received message may alias a buffer the caller reuses; only keys we
+// listed are kept, so the copies are bounded by our own lists.
+func (s *Session) notePeerState(rec Record) {
+	k := keyRef{rec.Partition, string(rec.Key)}
+	if _, ok := s.listed[k]; !ok {
+		return
+	}
+	if s.peerSent == nil {
+		s.peerSent = map[keyRef][]byte{}
+	}
+	s.peerSent[k] = bytes.Clone(rec.State)
+}
+
+// peerHolds reports whether the peer, which sent us state peer for a key,
+// needs no record of our state st: ours is the very state it sent (we
+// merged it), or, if the Replica can tell, the peer's includes ours.
+func (s *Session) peerHolds(part uint32, key string, peer, st []byte) bool {
+	if bytes.Equal(peer, st) {
+		return true
+	}
+	sub, ok := s.r.(Subsumer)
+	return ok && sub.Subsumes(part, []byte(key), peer, st)
 }
 
 // onReply handles the peer's reply to our item it.
@@ -477,22 +580,7 @@ func (s *Session) onReply(it sent, rep Reply) error {
 		if rep.Kind != ReplyHashes || rep.NBits != k {
 			return protocolErr("reply kind %d of %d bits to %d hashes", rep.Kind, rep.NBits, k)
 		}
-		t := s.tree(it.node.Partition)
-		resid, _ := t.Node(uint(it.node.Depth), it.node.Prefix)
-		for j := range k {
-			if getBit(rep.Bits, j) {
-				c := child(it.node, it.fanout, j)
-				s.expect = append(s.expect, expected{node: c, empty: getBit(it.empty, j)})
-				sum, _ := t.Node(uint(c.Depth), c.Prefix)
-				resid = resid.Sub(sum)
-			}
-		}
-		if uint16(resid.Hi) != rep.Check && it.window < 3 {
-			// A truncated hash matched by chance (or the trees moved): look
-			// again through another window.
-			s.stats.Retries++
-			s.gens = append(s.gens, gen{node: it.node, explicit: true, window: it.window + 1})
-		}
+		s.onHashesReply(it, rep)
 	case sentList:
 		if rep.Kind != ReplyList || rep.NBits != len(it.keys) {
 			return protocolErr("reply kind %d of %d bits to %d fingerprints", rep.Kind, rep.NBits, len(it.keys))
@@ -506,6 +594,37 @@ func (s *Session) onReply(it sent, rep Reply) error {
 		s.covered.add(it.node)
 	}
 	return nil
+}
+
+// onHashesReply takes the peer's differing children of our expansion it,
+// and retries the node through the next window if the peer's check of the
+// others disagrees with ours. An honest peer flags no child flagged
+// through an earlier window; one that does is expected to send its item
+// again, as it says (the node is then listed, see generate).
+func (s *Session) onHashesReply(it sent, rep Reply) {
+	t := s.tree(it.node.Partition)
+	flagged := make([]byte, len(rep.Bits))
+	copy(flagged, it.flagged)
+	resid, _ := t.Node(uint(it.node.Depth), it.node.Prefix)
+	for j := range 1 << it.fanout {
+		again := getBit(flagged, j)
+		if !getBit(rep.Bits, j) && !again {
+			continue
+		}
+		c := child(it.node, it.fanout, j)
+		if getBit(rep.Bits, j) {
+			s.expect = append(s.expect, expected{node: c, empty: getBit(it.empty, j)})
+		}
+		setBit(flagged, j)
+		sum, _ := t.Node(uint(c.Depth), c.Prefix)
+		resid = resid.Sub(sum)
+	}
+	if uint16(resid.Hi) != rep.Check && it.window < 3 {
+		// A truncated hash matched by chance (or the trees moved): look
+		// again through another window, at the children not flagged yet.
+		s.stats.Retries++
+		s.gens = append(s.gens, gen{node: it.node, explicit: true, window: it.window + 1, fanout: it.fanout, flagged: flagged})
+	}
 }
 
 // generate turns the nodes found different in this turn into items.
@@ -546,13 +665,20 @@ func (s *Session) list(g gen, count int, again bool) Item {
 	it := Item{Explicit: g.explicit, Node: n, Kind: ItemList}
 	st := sent{kind: sentList, node: n}
 	if !again || count <= s.maxListed() {
+		if s.listed == nil {
+			s.listed = map[keyRef]struct{}{}
+		}
 		for e := range s.tree(n.Partition).Entries(uint(n.Depth), n.Prefix) {
 			it.Fingerprints = append(it.Fingerprints, merkle.Fingerprint(e.KeyHash, e.Digest))
 			st.keys = append(st.keys, e.Key)
+			s.listed[keyRef{n.Partition, e.Key}] = struct{}{}
 		}
 	}
 	s.awaiting = append(s.awaiting, st)
 	s.stats.Listed++
+	if again {
+		s.stats.Relisted++
+	}
 	return it
 }
 
@@ -565,9 +691,12 @@ func (s *Session) expand(g gen, count, listMax, maxFanout int) Item {
 	t := s.tree(n.Partition)
 	f := bits.Len(uint((count - 1) / listMax)) // ceil(log2(count/listMax))
 	f = max(1, min(f, maxFanout, merkle.MaxDepth-int(n.Depth)))
+	if g.fanout != 0 {
+		f = int(g.fanout) // a retry: the peer compares the children not flagged yet
+	}
 	it := Item{Explicit: g.explicit, Node: n, Kind: ItemHashes, Fanout: uint8(f), Window: g.window}
 	it.Hashes = make([]byte, 1<<f)
-	st := sent{kind: sentHashes, node: n, window: g.window, fanout: it.Fanout, empty: make([]byte, (len(it.Hashes)+7)/8)}
+	st := sent{kind: sentHashes, node: n, window: g.window, fanout: it.Fanout, empty: make([]byte, (len(it.Hashes)+7)/8), flagged: g.flagged}
 	for j := range it.Hashes {
 		c := child(n, it.Fanout, j)
 		sum, cnt := t.Node(uint(c.Depth), c.Prefix)

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -13,9 +15,17 @@ import (
 	"github.com/gossipmesh/gossipmesh/sync/merkle"
 )
 
+// newRand returns a seeded generator, the seed logged and taken from
+// GOSSIPMESH_SEED when set, to replay a failure.
 func newRand(t *testing.T) *rand.Rand {
 	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	if s := os.Getenv("GOSSIPMESH_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("GOSSIPMESH_SEED: %v", err)
+		}
+	}
+	t.Logf("seed %d (replay with GOSSIPMESH_SEED=%d)", seed, seed)
 	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
