@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -103,18 +104,31 @@ func TestFullDiskIsAStateNotACrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Pebble's compactions may have given room back since the node filled
-	// up: fill it again just before the peer connects.
-	fill(n, "s")
+	// Pebble's compactions may give back room once the node filled up,
+	// and the peer's states would then be rightly stored: a file takes
+	// 8 MiB more of the filesystem while the peer syncs.
+	squeeze := filepath.Join(dir, "squeeze")
+	if err := os.WriteFile(squeeze, make([]byte, 8<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitStoreFull(t, n, true)
 	link(t, n, peer)
 	if err := peer.SyncWith(ctx, n.ID()); err != nil {
 		t.Fatalf("sync into the full node: %v", err)
 	}
-	if n.Stats().RemoteRefused == 0 {
-		t.Fatalf("full node counted no refused remote state")
-	}
+	// The peer's session ends once it sent its last records; the full
+	// node may still be stepping them.
+	waitFor(t, 10*time.Second, "the full node counts the states it refused", func() error {
+		if n.Stats().RemoteRefused == 0 {
+			return errors.New("none counted")
+		}
+		return nil
+	})
 	if _, err := n.Get(ctx, []byte("p0")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("full node stored a remote state: %v", err)
+	}
+	if err := os.Remove(squeeze); err != nil {
+		t.Fatal(err)
 	}
 
 	// Restarted on the (nearly) full disk, the node starts, serves what it

@@ -60,6 +60,9 @@ func (n *Node) runSession(ctx context.Context, s network.Stream, f *framer, id p
 		return fail(err)
 	}
 	_ = s.CloseWrite()
+	// The peer closes its side once it has merged our last records: a
+	// session that returns has both sides holding the merge of both.
+	awaitPeerEnd(f)
 	n.stats.syncSessions.Add(1)
 	n.stats.syncDuration.since(n.cfg.Now, start)
 	n.stats.syncBytesSent.Add(f.sent)
@@ -192,4 +195,14 @@ func (w *frameWriter) finish() error {
 	}
 	<-w.done
 	return w.err
+}
+
+// awaitPeerEnd reads until the peer ends its side of a finished session
+// (or the stream's deadline passes); anything it still sends is ignored.
+func awaitPeerEnd(f *framer) {
+	for {
+		if _, err := f.read(); err != nil {
+			return
+		}
+	}
 }
