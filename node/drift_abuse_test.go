@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gossipmesh/gossipmesh/crdt"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 )
 
 // Issue 19, hole 1: a well-formed envelope stamped now whose inner register
@@ -24,27 +23,10 @@ func TestFutureInnerStampCannotPinAKey(t *testing.T) {
 	nodes := startNodes(t, 3, nil)
 	chain(t, nodes)
 	evil := attackerHost(t)
-	ps, err := pubsub.NewGossipSub(ctx, evil, pubsub.WithFloodPublish(true))
-	if err != nil {
-		t.Fatal(err)
-	}
 	key := []byte("pinned")
 	a := nodes[0]
 	p := a.deltaTopic(partitionOf(key, a.cfg.Partitions))
-	topic, err := ps.Join(a.topicName(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := topic.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Cancel()
-	for _, n := range nodes {
-		if err := dial(evil, n); err != nil {
-			t.Fatal(err)
-		}
-	}
+	topic := attackerTopic(t, evil, a.topicName(p), nodes...)
 	waitFor(t, 5*time.Second, "attacker on the topic with the nodes", func() error {
 		if len(topic.ListPeers()) < len(nodes) {
 			return errors.New("not yet")

@@ -71,6 +71,51 @@ func honestP99Limit() time.Duration {
 	return 50 * time.Millisecond
 }
 
+// heldRoots is every partition's root as its holders report it: what
+// anyone can read from heartbeats.
+func heldRoots(t testing.TB, nodes []*Node) []partitionRoot {
+	t.Helper()
+	var roots []partitionRoot
+	for _, n := range nodes {
+		st, err := n.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ps := range st.Partitions {
+			if ps.Held {
+				roots = append(roots, partitionRoot{ps.Partition, ps.Root})
+			}
+		}
+	}
+	return roots
+}
+
+// attackerTopic runs GossipSub on h with flood publishing (every message
+// goes straight to every peer on the topic), joins the named topic,
+// subscribes so the attacker is seen on it, and dials each node.
+func attackerTopic(t testing.TB, h host.Host, name string, nodes ...*Node) *pubsub.Topic {
+	t.Helper()
+	ps, err := pubsub.NewGossipSub(context.Background(), h, pubsub.WithFloodPublish(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Cancel)
+	for _, n := range nodes {
+		if err := dial(h, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return topic
+}
+
 // ghostHost is a host nobody can dial (it listens nowhere), connected to
 // relay only, publishing on the membership topic as itself.
 func ghostHost(t testing.TB, relay host.Host, topic string) *pubsub.Topic {
@@ -113,42 +158,14 @@ func TestRelayedGhostHeartbeatsMakeNoMembers(t *testing.T) {
 	// The relay is a member in every way but this: it runs GossipSub on
 	// the membership topic and forwards what the ghosts publish.
 	relay := attackerHost(t)
-	rps, err := pubsub.NewGossipSub(ctx, relay, pubsub.WithFloodPublish(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := rps.Join(nodes[0].membersTopic())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rsub, err := rt.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rsub.Cancel()
-	for _, n := range nodes {
-		if err := dial(relay, n); err != nil {
-			t.Fatal(err)
-		}
-	}
+	attackerTopic(t, relay, nodes[0].membersTopic(), nodes...)
 	const ghosts = 30
 	topics := make([]*pubsub.Topic, ghosts)
 	for i := range topics {
 		topics[i] = ghostHost(t, relay, nodes[0].membersTopic())
 	}
 	// Every partition's real root, as anyone reads it from heartbeats.
-	var roots []partitionRoot
-	for _, n := range nodes {
-		st, err := n.Status(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ps := range st.Partitions {
-			if ps.Held {
-				roots = append(roots, partitionRoot{ps.Partition, ps.Root})
-			}
-		}
-	}
+	roots := heldRoots(t, nodes)
 	hb := appendHeartbeat(nil, heartbeat{mesh: nodes[0].meshID, incarnation: uint64(time.Now().UnixNano()), roots: roots})
 
 	stop := make(chan struct{})
@@ -282,37 +299,11 @@ func TestHeartbeatRootsAreNoHandoverProof(t *testing.T) {
 	link(t, nodes[0], nodes[2])
 	acked := writeKeys(t, nodes[0], "before", 64)
 	waitFor(t, 30*time.Second, "placement settled with data", placementSettled(t, nodes, 1))
-	var roots []partitionRoot
-	for _, n := range nodes {
-		st, err := n.Status(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ps := range st.Partitions {
-			if ps.Held {
-				roots = append(roots, partitionRoot{ps.Partition, ps.Root})
-			}
-		}
-	}
+	roots := heldRoots(t, nodes)
 
 	liar := attackerHost(t)
-	ps, err := pubsub.NewGossipSub(ctx, liar, pubsub.WithFloodPublish(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(nodes[0].membersTopic())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := topic.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Cancel()
+	topic := attackerTopic(t, liar, nodes[0].membersTopic(), nodes...)
 	for _, n := range nodes {
-		if err := dial(liar, n); err != nil {
-			t.Fatal(err)
-		}
 		if err := sayHello(liar, n); err != nil {
 			t.Fatal(err)
 		}
