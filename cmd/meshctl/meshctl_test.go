@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -224,24 +225,13 @@ func TestWatch(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"--api", h.api, "watch", "app/"}, nil, &out, &bytes.Buffer{})
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for h.fake.Watchers() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("watch never registered")
-		}
-		time.Sleep(time.Millisecond) // poll interval
-	}
+	waitUntil(t, "the watch registered", func() bool { return h.fake.Watchers() > 0 })
 	h.ok("put", "app/a", "1")
 	h.ok("put", "skip", "x")
 	h.ok("del", "app/a")
 	h.ok("incr", "app/n")
 	want := "put\tapp/a\tlocal\t1\ndel\tapp/a\tlocal\ncounter\tapp/n\tlocal\t1\n"
-	for out.String() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("watch output %q, want %q", out.String(), want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, fmt.Sprintf("watch output %q", want), func() bool { return out.String() == want })
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("watch exit %d after interrupt", code)

@@ -130,9 +130,13 @@ func TestDNSJoinFollowsTheName(t *testing.T) {
 	// A failed lookup keeps what is known; the next answer applies again.
 	r.setFail(true)
 	r.set("tasks.meshd", "10.0.1.9")
+	lookups(r) // count from here: at least two failed lookups
 	deadline := time.Now().Add(5 * time.Second)
-	for lookups(r) < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	for failed := 0; failed < 2; failed += lookups(r) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d failed lookups in 5 s, want 2", failed)
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval
 	}
 	waitJoins(t, f, "http://10.0.1.3:7700", "http://[fd00::4]:7700", "http://10.0.1.9:7700")
 	r.setFail(false)
